@@ -1,0 +1,1 @@
+//! ksync-atomic: under construction.

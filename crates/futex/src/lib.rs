@@ -1,0 +1,1 @@
+//! ksync-futex: under construction.

@@ -1,0 +1,1 @@
+//! ksync-mutex: under construction.

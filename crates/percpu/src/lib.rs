@@ -1,0 +1,1 @@
+//! ksync-percpu: under construction.

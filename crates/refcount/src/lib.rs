@@ -1,0 +1,1 @@
+//! ksync-refcount: under construction.

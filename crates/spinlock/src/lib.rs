@@ -1,0 +1,1 @@
+//! ksync-spinlock: under construction.
