@@ -1,0 +1,271 @@
+//! The paravirt slow path, mapped onto futex: spin a bounded budget, then sleep.
+//!
+//! Mirrors `kernel/locking/qspinlock_paravirt.h`. Under a hypervisor, a vCPU spinning for a lock
+//! whose holder (or whose queue predecessor) was preempted burns its whole time slice; the
+//! paravirt qspinlock halts instead (`pv_wait`) and is kicked awake by whoever hands it the lock
+//! (`pv_kick`). A user-space thread is in exactly that position whenever threads outnumber
+//! cores: the OS preempts lock holders and queued waiters at will. So ksync's recommended lock is
+//! the paravirt one, with `pv_wait`/`pv_kick` mapped onto [`ksync_futex`].
+//!
+//! # The mapping
+//!
+//! | kernel | ksync |
+//! |---|---|
+//! | `pv_wait(ptr, val)`: halt while `*ptr == val` | `futex::wait(word, val)`: sleep while the 32-bit word equals `val` |
+//! | `pv_kick(cpu)`: wake a vCPU | `futex::wake_one(word)`: wake the thread sleeping on that word |
+//! | queued (non-head) waiter halts on its node's `state` | sleeps on its node's `state` word (per thread slot) |
+//! | the queue head halts on `lock->locked == _Q_SLOW_VAL` | sleeps on the whole lock word (futex words are 32-bit), value with `locked == _Q_SLOW_VAL` |
+//! | hash table lock -> halted head, read by the unlocker | not needed: the futex hash already maps the lock's address to its sleeper |
+//! | `pv_kick_node` defers the wake: SLOW + hash entry, the unlocker kicks | `_Q_KICK_VAL` + the node carried in the lock's guard (lock_api 0.5 guard state), the unlocker wakes it |
+//! | `vcpu_is_preempted(prev)` "wait early" | the predecessor's `state != RUNNING` (it sleeps itself) |
+//! | `SPIN_THRESHOLD = 1 << 15` pauses | [`SPIN_THRESHOLD`], sized from the measured futex round trip |
+//!
+//! # The two lost-wakeup handshakes (pitfall 10)
+//!
+//! *Queued waiter.* The waiter stores `state = HALTED`, then a full barrier, then re-reads
+//! `node.locked` and sleeps only if it is still 0 (and only while `state` still reads HALTED).
+//! The new lock holder stores `node.locked = 1`, then a full barrier, then CASes `state` HALTED ->
+//! HASHED. It is the store-buffering shape with a full barrier on both sides: at least one side
+//! sees the other's store. Either the waiter sees `locked` and does not sleep, or the holder sees
+//! HALTED and owes it a wake (deferred to its unlock, which it marks by setting `_Q_KICK_VAL`).
+//!
+//! *Queue head.* The head marks the lock `_Q_SLOW_VAL` with a fully ordered `xchg` of the
+//! `locked` byte, then re-reads the word and sleeps only while it still shows SLOW. The owner's
+//! unlock is a `cmpxchg` of the `locked` byte 1 -> 0, which fails on SLOW; the slow unlock then
+//! releases with a store and wakes the lock word. If the `xchg` found the lock free (old byte
+//! 0), the head has just taken it.
+//!
+//! # Lock stealing
+//!
+//! Arrivals may steal the lock (CAS of the `locked` byte 0 -> 1) while queued waiters exist, as
+//! long as the queue head has not set `pending`: a sleeping head cannot use the lock anyway, and
+//! stealing keeps the lock busy meanwhile. The head sets `pending` while it spins, which stops
+//! stealing and bounds its wait. Unlike the kernel's unbounded steal loop, a ksync stealer gives
+//! up after [`SPIN_THRESHOLD`] iterations and queues: a user-space owner may be preempted for a
+//! whole time slice.
+
+use ksync_barrier::{cpu_relax, smp_mb__before_atomic};
+
+use super::mcs::QNode;
+use super::slowpath::Pv;
+use super::word::{
+    QSpinWord, _Q_KICK_VAL, _Q_LOCKED_MASK, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, _Q_PENDING_MASK,
+    _Q_SLOW_VAL, _Q_TAIL_MASK,
+};
+use crate::trace::{trace_step, Step};
+
+/// `vcpu_running`: spinning (or not waiting).
+pub(crate) const VCPU_RUNNING: i32 = 0;
+/// `vcpu_halted`: a queued waiter sleeps (or is about to) on its node's `state`.
+pub(crate) const VCPU_HALTED: i32 = 1;
+/// `vcpu_hashed`: a halted waiter whose wake its predecessor deferred to its unlock; or the
+/// queue head sleeping on the lock word.
+pub(crate) const VCPU_HASHED: i32 = 2;
+
+/// Spin iterations (each one `cpu_relax`) before a waiter sleeps.
+///
+/// The kernel spins `1 << 15` pauses before halting a vCPU. A futex sleep/wake round trip costs a
+/// few microseconds (`docs/perf.md`, "Futex costs"); spinning much longer than that before
+/// sleeping wastes a core another thread could use, spinning much shorter turns every short
+/// wait into two system calls. `1 << 9` iterations of `pause` is about one round trip on the
+/// machine ksync was tuned on.
+#[cfg(not(loom))]
+pub const SPIN_THRESHOLD: u32 = 1 << 9;
+
+/// Spin iterations before a waiter sleeps (loom build: 2, so that the model reaches the sleep
+/// paths without exploring hundreds of identical spins).
+#[cfg(loom)]
+pub const SPIN_THRESHOLD: u32 = 2;
+
+/// A queued waiter checks its predecessor's state once every 256 iterations.
+const PV_PREV_CHECK_MASK: u32 = 0xff;
+
+/// The paravirt hooks.
+pub(crate) struct Paravirt;
+
+impl Pv for Paravirt {
+    const PARAVIRT: bool = true;
+
+    #[inline(always)]
+    fn init_node(node: &QNode) {
+        // Unordered: published with the rest of the node by smp_wmb() + xchg_tail.
+        node.state.set(VCPU_RUNNING);
+    }
+
+    #[inline(always)]
+    fn queue_trylock(lock: &QSpinWord) -> bool {
+        hybrid_queued_unfair_trylock(lock)
+    }
+
+    fn wait_node(node: &QNode, prev: &QNode) {
+        loop {
+            for i in 0..SPIN_THRESHOLD {
+                // Unordered: the caller's acquire spin on `locked` follows.
+                if node.locked.read() != 0 {
+                    return;
+                }
+                // Wait early when the predecessor sleeps itself: we will not be head soon.
+                if i & PV_PREV_CHECK_MASK == 0 && prev.state.read() != VCPU_RUNNING {
+                    break;
+                }
+                cpu_relax();
+            }
+
+            // Announce the sleep, then a full barrier, then re-check (pairs with the full
+            // barrier in `kick_node`).
+            smp_store_mb_atomic(&node.state, VCPU_HALTED);
+            if node.locked.read() == 0 {
+                trace_step!(node, Step::Halted, node.state.read() as u32);
+                sleep_while(&node.state, VCPU_HALTED as u32);
+            }
+            // Back to running, unless the new holder already marked us HASHED: then keep it,
+            // its unlock will wake our state word (harmlessly, if we are awake by then).
+            // Relaxed: only our own spin reads our state for ordering purposes.
+            node.state.cmpxchg_relaxed(VCPU_HALTED, VCPU_RUNNING);
+            if node.locked.read() != 0 {
+                return;
+            }
+            // A spurious wakeup: spin again.
+        }
+    }
+
+    fn wait_head_or_lock(lock: &QSpinWord, node: &QNode) -> Option<u32> {
+        loop {
+            // Unordered: read only by our successor's wait-early check.
+            node.state.set(VCPU_RUNNING);
+            // Announce that the head is spinning: stealing stops (bounded wait for the head).
+            lock.set_pending();
+            for _ in 0..SPIN_THRESHOLD {
+                if lock.trylock_clear_pending() {
+                    let val = lock.read() | _Q_LOCKED_VAL;
+                    trace_step!(lock, Step::HeadLocked, val);
+                    return Some(val);
+                }
+                cpu_relax();
+            }
+            lock.clear_pending();
+
+            // About to sleep on the lock word: mark it SLOW, fully ordered, so that the owner's
+            // unlock takes its slow path and wakes us. If the lock was free, the xchg took it.
+            if lock.xchg_locked_slow() == 0 {
+                // Nobody else writes `locked` while we own it: turn SLOW back into LOCKED.
+                lock.set_locked_byte(_Q_LOCKED_VAL);
+                let val = lock.read() | _Q_LOCKED_VAL;
+                trace_step!(lock, Step::HeadLocked, val);
+                return Some(val);
+            }
+            // Unordered, as above.
+            node.state.set(VCPU_HASHED);
+            let val = lock.read();
+            if val & _Q_LOCKED_MASK == _Q_SLOW_VAL {
+                trace_step!(lock, Step::HeadSleeps, val);
+                sleep_while(&lock.val, val);
+            }
+            // Woken, or the word changed: the lock may be free, or stolen. Spin again.
+        }
+    }
+
+    fn kick_node(lock: &QSpinWord, next: &'static QNode) -> Option<&'static QNode> {
+        // Our `next.locked = 1` must be ordered before our read of `next.state`, as the waiter's
+        // `state = HALTED` is before its read of `locked`: full barrier on both sides. On x86-64
+        // the locked cmpxchg below is the barrier and this is only a compiler barrier.
+        smp_mb__before_atomic();
+        if next.state.cmpxchg_relaxed(VCPU_HALTED, VCPU_HASHED) != VCPU_HALTED {
+            // It is running and will see `locked` by itself.
+            return None;
+        }
+        // It sleeps. Waking it now would let it find the lock still held by us and sleep again:
+        // mark the lock instead, so that our unlock wakes it (`_Q_KICK_VAL`: the sleeper is on
+        // its node). We own the lock, so a plain store of our own `locked` byte is enough. If
+        // the successor wakes early, becomes head and sleeps on the lock word, its xchg turns
+        // the mark into `_Q_SLOW_VAL` and our unlock wakes both words.
+        lock.set_locked_byte(_Q_KICK_VAL);
+        trace_step!(lock, Step::KickDeferred, lock.read());
+        Some(next)
+    }
+}
+
+/// `pv_hybrid_queued_unfair_trylock`: steal the lock while the queue head is not spinning.
+fn hybrid_queued_unfair_trylock(lock: &QSpinWord) -> bool {
+    let mut spins = 0u32;
+    loop {
+        let val = lock.read();
+        if val & _Q_LOCKED_PENDING_MASK == 0 && lock.try_steal() {
+            trace_step!(lock, Step::Stole, lock.read());
+            return true;
+        }
+        // Stop when there is no queue to jump (queue up as its head), or when the head spins
+        // with `pending` set (it must not starve).
+        if val & _Q_TAIL_MASK == 0 || val & _Q_PENDING_MASK != 0 {
+            return false;
+        }
+        spins += 1;
+        if spins >= SPIN_THRESHOLD {
+            return false;
+        }
+        cpu_relax();
+    }
+}
+
+/// `smp_store_mb` on a kernel atomic: store, then a full barrier.
+#[inline(always)]
+fn smp_store_mb_atomic(a: &ksync_atomic::Atomic, v: i32) {
+    // `xchg` on x86-64 (the kernel's `smp_store_mb`); store + fence on the portable backend.
+    a.xchg(v);
+}
+
+/// Sleeps on `word` while it holds `expected` (one futex wait; spurious returns allowed), and
+/// marks the thread blocked meanwhile, for the mutex's `owner_on_cpu` analog.
+#[cold]
+fn sleep_while(word: &ksync_atomic::Atomic, expected: u32) {
+    let me = ksync_percpu::current();
+    // Restore, not clear: a signal handler may sleep here while its thread sleeps too.
+    let was_blocked = me.is_blocked();
+    me.set_blocked(true);
+    let _ = ksync_futex::wait(futex_word(word), expected, None);
+    me.set_blocked(was_blocked);
+}
+
+/// The paravirt unlock's slow path: the `locked` byte says a sleeper is owed a wake
+/// (`_Q_KICK_VAL`: the successor on its node, named by `kick`; `_Q_SLOW_VAL`: the queue head
+/// on the lock word, plus `kick`'s node if we deferred one). Release first, then wake: after the
+/// release the lock may already be freed by its next owner, so only the node (static) and the
+/// lock's *address* (a futex key, never dereferenced by the wake) are used.
+#[cold]
+#[inline(never)]
+pub(crate) fn unlock_slowpath(lock: &QSpinWord, kick: Option<&'static QNode>) {
+    let val = lock.read();
+    let locked = val & _Q_LOCKED_MASK;
+    let wake_word = match (locked, kick) {
+        (_Q_SLOW_VAL, _) => true,
+        (_Q_KICK_VAL, Some(_)) => false,
+        // The fast path handles LOCKED without a deferred kick; anything else is misuse.
+        _ => {
+            // The kernel WARNs "corrupted" here. Only a raw unlock of a lock that is not held
+            // (or memory corruption) gets here; say so instead of releasing someone's lock.
+            panic!(
+                "ksync qspinlock: unlock of a lock that is not held (lock word {:#010x}: {})",
+                val,
+                super::word::LockState::from_word(val)
+            )
+        }
+    };
+    lock.unlock_slow_release();
+    // The address only (not dereferenced).
+    trace_step!(lock, Step::UnlockSlow, val & !_Q_LOCKED_MASK);
+    if let Some(node) = kick {
+        ksync_futex::wake_one(futex_word(&node.state));
+    }
+    if wake_word {
+        // A head sleeping on the lock word. `wake` takes the address as a key and does not read
+        // the (possibly freed) memory.
+        ksync_futex::wake_one(futex_word(&lock.val));
+    }
+}
+
+/// TEMPORARY shim until ksync-futex takes `&Atomic`.
+fn futex_word(a: &ksync_atomic::Atomic) -> &ksync_barrier::sync::atomic::AtomicU32 {
+    // SAFETY: `Atomic` is a transparent `AtomicI32`: same size and alignment as `AtomicU32`,
+    // and every access to it is atomic.
+    unsafe { ksync_barrier::sync::atomic::AtomicU32::from_ptr(a.as_ptr().cast()) }
+}
