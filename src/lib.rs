@@ -30,3 +30,6 @@ pub use ksync_mutex as mutex;
 pub use ksync_percpu as percpu;
 pub use ksync_refcount as refcount;
 pub use ksync_spinlock as spinlock;
+
+#[cfg(all(feature = "harness", not(loom)))]
+pub mod harness;

@@ -1,57 +1,76 @@
-//! `ksync`: the ksync tool. For now it runs the LKMM litmus tests on this machine and prints
-//! their outcome table; torture, bench and trace join it as their crates land.
+//! `ksync`: the ksync tool. locktorture, lock benchmarks, LKMM litmus tests and (soon) lock-word
+//! traces in one command; with no subcommand, a tour of all of them in about a minute and a half.
+//!
+//! The engines live in the `ksync` library (`ksync::harness`, feature `harness`) and in
+//! `ksync_barrier::litmus`; this binary parses the command line, runs them, and prints.
+//! `docs/cli.md` documents every subcommand and how locktorture's parameters map to ours.
+//!
+//! Exit status: 0 when everything passed; 1 when a check failed (a torture FAILURE, a litmus
+//! outcome the LKMM forbids, a benchmark that lost updates, or a subcommand not available in
+//! this build); 2 for bad command-line input.
+
+mod bench;
+mod chart;
+mod litmus;
+mod options;
+mod progress;
+mod torture;
+mod tour;
+mod trace;
+mod trace_mutex;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use ksync_barrier::litmus::{self, Config, Verdict, TESTS};
+use clap::{Parser, Subcommand};
+
+/// Kernel-style locks, checked and measured on this machine.
+///
+/// With no subcommand, `ksync` runs the tour: a short litmus run, a torture of every ksync
+/// lock, and a one-minute benchmark summary against std and parking_lot.
+#[derive(Debug, Parser)]
+#[command(name = "ksync", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The user-space locktorture: writer threads hammer one lock; exclusion is checked three
+    /// ways; prints locktorture's statistics lines and `End of test: SUCCESS|FAILURE`.
+    Torture(torture::Args),
+    /// Throughput, fairness and wait latency of the locks, side by side with std and
+    /// parking_lot, over thread counts and critical-section sizes.
+    Bench(bench::Args),
+    /// The LKMM litmus tests (SB, MP, LB, R, with and without barriers) on real threads: each
+    /// outcome's count, and whether the kernel's memory model allows it.
+    Litmus(litmus::Args),
+    /// Trace a lock word through a scripted contention scenario (not available in this build
+    /// yet).
+    Trace(trace::Args),
+    /// The tour (what `ksync` with no subcommand runs), with its step lengths adjustable.
+    Tour(tour::Args),
+}
 
 fn main() -> ExitCode {
-    println!(
-        "ksync litmus: LKMM shapes on real threads ({} backend)\n",
-        match ksync_barrier::BACKEND {
-            ksync_barrier::Backend::X86Asm => "x86-64 asm",
-            ksync_barrier::Backend::Portable => "portable",
-        }
-    );
-    println!(
-        "{:<12} {:<38} {:<10} {:<6} {:>10} {:>12}  verdict",
-        "test", "kernel name", "LKMM", "x86", "seen", "iterations"
-    );
-    let mut failures = 0;
-    for test in TESTS {
-        let report = litmus::run(
-            test,
-            &Config {
-                iterations: 200_000,
-                time_limit: Some(Duration::from_secs(2)),
-                ..Config::default()
-            },
-        );
-        let verdict = if report.violation() {
-            failures += 1;
-            "FAIL: forbidden outcome seen"
-        } else if test.lkmm == Verdict::Allowed && report.observed() {
-            "ok (allowed, seen)"
-        } else {
-            "ok"
-        };
-        println!(
-            "{:<12} {:<38} {:<10} {:<6} {:>10} {:>12}  {}",
-            test.name,
-            test.kernel_name,
-            test.lkmm.to_string(),
-            if test.x86_observable { "yes" } else { "no" },
-            report.exists_count,
-            report.iterations,
-            verdict
-        );
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Torture(args)) => torture::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Litmus(args)) => litmus::run(&args),
+        Some(Command::Trace(args)) => trace::run(&args),
+        Some(Command::Tour(args)) => tour::run(&args),
+        None => tour::run(&tour::Args::default()),
     }
-    if failures == 0 {
-        println!("\nAll forbidden outcomes stayed unseen.");
-        ExitCode::SUCCESS
-    } else {
-        println!("\n{failures} test(s) saw an outcome the LKMM forbids.");
-        ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }

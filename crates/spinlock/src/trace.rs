@@ -66,7 +66,7 @@ impl Step {
             Step::PendingLocked => "clear_pending_set_locked: the pender owns the lock",
             Step::TrylockAfterNode => "trylock after node init succeeded",
             Step::Queued { .. } => "xchg_tail: queued",
-            Step::Head => "became queue head (predecessor handed off)",
+            Step::Head => "queue head: waits for locked and pending to clear",
             Step::ClaimedLast => "last in queue: cmpxchg clears the tail, owns the lock",
             Step::SetLocked => "set_locked: owns the lock, successor queued",
             Step::HandedOff => "next->locked = 1: handed the queue head on",

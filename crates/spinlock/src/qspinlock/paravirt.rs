@@ -222,7 +222,7 @@ fn sleep_while(word: &ksync_atomic::Atomic, expected: u32) {
     // Restore, not clear: a signal handler may sleep here while its thread sleeps too.
     let was_blocked = me.is_blocked();
     me.set_blocked(true);
-    let _ = ksync_futex::wait(futex_word(word), expected, None);
+    let _ = ksync_futex::wait(word, expected, None);
     me.set_blocked(was_blocked);
 }
 
@@ -254,18 +254,11 @@ pub(crate) fn unlock_slowpath(lock: &QSpinWord, kick: Option<&'static QNode>) {
     // The address only (not dereferenced).
     trace_step!(lock, Step::UnlockSlow, val & !_Q_LOCKED_MASK);
     if let Some(node) = kick {
-        ksync_futex::wake_one(futex_word(&node.state));
+        ksync_futex::wake_one(&node.state);
     }
     if wake_word {
         // A head sleeping on the lock word. `wake` takes the address as a key and does not read
         // the (possibly freed) memory.
-        ksync_futex::wake_one(futex_word(&lock.val));
+        ksync_futex::wake_one(&lock.val);
     }
-}
-
-/// TEMPORARY shim until ksync-futex takes `&Atomic`.
-fn futex_word(a: &ksync_atomic::Atomic) -> &ksync_barrier::sync::atomic::AtomicU32 {
-    // SAFETY: `Atomic` is a transparent `AtomicI32`: same size and alignment as `AtomicU32`,
-    // and every access to it is atomic.
-    unsafe { ksync_barrier::sync::atomic::AtomicU32::from_ptr(a.as_ptr().cast()) }
 }
