@@ -135,16 +135,16 @@ fn futex_round_trips(iters: u64) -> Duration {
         }
         if v % 2 == 1 {
             w.store(v.wrapping_add(1), Release);
-            wake_one(&w);
+            wake_one(&*w);
         } else {
-            let _ = wait(&w, v, None);
+            let _ = wait(&*w, v, None);
         }
     });
     let start = Instant::now();
     for _ in 0..iters {
         let sent = word.load(Acquire).wrapping_add(1);
         word.store(sent, Release);
-        wake_one(&word);
+        wake_one(&*word);
         while word.load(Acquire) == sent {
             let _ = wait(&word, sent, None);
         }
