@@ -146,14 +146,14 @@ fn futex_round_trips(iters: u64) -> Duration {
         word.store(sent, Release);
         wake_one(&*word);
         while word.load(Acquire) == sent {
-            let _ = wait(&word, sent, None);
+            let _ = wait(&*word, sent, None);
         }
     }
     let elapsed = start.elapsed();
     stop.store(true, Ordering::Release);
     // Make the helper's value check fail, whatever it is waiting for.
     word.fetch_add(2, Release);
-    wake_one(&word);
+    wake_one(&*word);
     helper.join().unwrap();
     elapsed
 }

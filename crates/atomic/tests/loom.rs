@@ -99,9 +99,9 @@ fn fetch_add_release_pairs_with_read_acquire() {
     });
 }
 
-/// Control: the same shape with a relaxed RMW must be caught as a data race.
+/// Control: the same shape with a relaxed RMW must be caught as a data race on the cell.
 #[test]
-#[should_panic]
+#[should_panic(expected = "Causality violation")]
 fn control_fetch_add_relaxed_does_not_publish() {
     loom::model(|| {
         let s = Arc::new((Atomic64::new(0), UnsafeCell::new(0u64)));
