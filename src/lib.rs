@@ -12,6 +12,7 @@
 //! | [`refcount`] | `ksync-refcount` | `refcount.h`, `kref.h` |
 //! | [`spinlock`] | `ksync-spinlock` | `qspinlock.c`, `mcs_spinlock.h`, `qspinlock_paravirt.h` |
 //! | [`mutex`] | `ksync-mutex` | `mutex.c`, `osq_lock.c` |
+//! | [`compat`] | this crate | std's `Mutex`/`Condvar` API over the locks above; `wait.h` (`wq_has_sleeper`) |
 //!
 //! ```
 //! use ksync::barrier::{smp_load_acquire, smp_store_release};
@@ -30,6 +31,8 @@ pub use ksync_mutex as mutex;
 pub use ksync_percpu as percpu;
 pub use ksync_refcount as refcount;
 pub use ksync_spinlock as spinlock;
+
+pub mod compat;
 
 #[cfg(all(feature = "harness", not(loom)))]
 pub mod harness;

@@ -699,8 +699,14 @@ mod tests {
             run("std", &Config::quick(1, Duration::ZERO), |_| {}).unwrap_err(),
             Error::ZeroDuration
         );
-        let err = run("nope", &Config::quick(1, d), |_| {}).unwrap_err();
-        assert!(err.to_string().contains("valid locks: std"));
+        let err = run("nope", &Config::quick(1, d), |_| {})
+            .unwrap_err()
+            .to_string();
+        // The message names the bad lock and lists every public lock.
+        assert!(err.contains("nope"), "{err}");
+        for name in ["qspinlock", "mutex", "std", "parking_lot"] {
+            assert!(err.contains(name), "{name} missing from: {err}");
+        }
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-
 use crate::{FutexWord, WaitResult};
 
 pub(crate) const NAME: &str = "linux-futex";

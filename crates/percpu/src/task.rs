@@ -70,6 +70,10 @@ enum Home {
 /// * Descriptors are never freed: a spinner may read `owner.is_blocked()` through a stale
 ///   pointer at any time, and always reads valid memory (possibly another thread's state,
 ///   which only costs it a wrong spin decision).
+/// * A thread that learns a descriptor's address from an atomic another thread wrote (a lock's
+///   owner word) reads that atomic with acquire, or follows the read with an acquire fence,
+///   before it touches the descriptor: registration ends with a release fence, so that pairing
+///   orders the descriptor's construction before the reader's accesses.
 ///
 /// ## Under loom
 ///
@@ -473,6 +477,11 @@ fn register() -> &'static Task {
         }
     };
     task.bind(reg.next_serial(), thread_name());
+    // Release: publishes the descriptor (its construction and this binding) to any thread that
+    // learns its address from an atomic this thread writes later (a mutex's owner word) and
+    // reads it with acquire or follows the read with an acquire fence (fence-fence
+    // synchronization): such a reader may then read the descriptor, e.g. `is_blocked()`.
+    ksync_barrier::sync::atomic::fence(Ordering::Release);
     if !torn_down {
         let slot = task.slot().unwrap_or(NO_SLOT);
         let _ = SLOT.try_with(|s| s.set(slot));

@@ -24,8 +24,9 @@ const TAS_LOCKED_BIT: u32 = 0;
 /// Test-and-test-and-set spinlock on bit 0 of a 32-bit word.
 ///
 /// 4 bytes. Lock: `test_and_set_bit_lock(0)` (x86-64: `lock bts`), acquire on success; between
-/// attempts, spin on plain reads with `cpu_relax`. Unlock: store-release 0 (x86-64: one `mov`;
-/// only the owner's bit lives in the word, so a store is the kernel's `__clear_bit_unlock`).
+/// attempts, spin on plain reads with `cpu_relax`. Unlock: `__clear_bit_unlock(0)`, a
+/// store-release on x86-64 (one `mov`), the atomic `clear_bit_unlock` elsewhere, as in the
+/// kernel's generic bitops.
 ///
 /// ```
 /// use ksync_spinlock::TasLock;
@@ -38,6 +39,8 @@ pub struct RawTasLock {
     word: Atomic,
 }
 
+// 4 bytes, like the kernel's `arch_spinlock_t` (loom's atomics are larger).
+#[cfg(not(loom))]
 static_assertions::assert_eq_size!(RawTasLock, u32);
 
 impl RawTasLock {
@@ -84,9 +87,16 @@ impl RawTasLock {
     /// The lock must be held by the caller (no owner check).
     #[inline]
     pub unsafe fn unlock(&self) {
-        // Release: the critical section is ordered before the bit reads clear. A plain store is
-        // enough because nothing but the lock bit lives in the word.
-        self.word.set_release(0);
+        ksync_barrier::select_backend! {
+            // x86-64's `__clear_bit_unlock`: a plain store-release (nothing but the lock bit
+            // lives in the word, and only the owner clears it).
+            asm => { self.word.set_release(0) },
+            // The kernel's generic `__clear_bit_unlock` is the atomic `clear_bit_unlock`: a
+            // plain store racing a concurrent test-and-set RMW is the set-vs-RMW visibility
+            // case of atomic_t.txt. (Under loom it also keeps clear of loom#254, which lets a
+            // store land inside a concurrent RMW.) Release either way.
+            portable => { self.word.clear_bit_unlock(TAS_LOCKED_BIT) },
+        }
     }
 
     /// Whether the bit is set (a racy snapshot).

@@ -7,7 +7,13 @@
 //! lane, the queue, the last-in-queue tail CAS racing a new arrival, the handoff, and (paravirt)
 //! the halt/wake handshakes on the futex twin and lock stealing. A lost wakeup is a loom deadlock.
 //!
-//! Bound: CI runs with `LOOM_MAX_PREEMPTIONS=2`; the three-thread models are the expensive ones.
+//! Bound: every model runs with a preemption bound of 1, whatever `LOOM_MAX_PREEMPTIONS` says.
+//! With two or more, loom 0.7's DPOR explores schedules in which two spinning waiters yield to
+//! each other forever while the owner, preempted in the middle of its unlock, is never run again
+//! (a yield to another yielded thread is not counted as a preemption), and reports them as
+//! "Model exceeded maximum number of branches". A bound of 1 still preempts each thread at every
+//! atomic access in turn. The models were checked to fail on the mutants listed in
+//! `docs/spinlock.md` ("Model checking").
 #![cfg(loom)]
 
 use ksync_barrier::sync::cell::UnsafeCell;
@@ -66,6 +72,15 @@ impl Raw for RawQSpinLock {
     }
 }
 
+/// The preemption bound of every model (see the module docs).
+const BOUND: usize = 1;
+
+fn builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(BOUND);
+    b
+}
+
 struct Shared<R> {
     lock: R,
     count: UnsafeCell<u32>,
@@ -82,7 +97,7 @@ fn bump<R: Raw>(s: &Shared<R>) {
 /// `spawned` threads each take the lock once; if `main_holds`, the main thread holds it while
 /// they arrive and releases it concurrently, then takes it once more.
 fn model<R: Raw>(spawned: usize, main_holds: bool) {
-    loom::model(move || {
+    builder().check(move || {
         let s = Arc::new(Shared {
             lock: R::new(),
             count: UnsafeCell::new(0),
@@ -163,4 +178,98 @@ fn qspinlock_paravirt_head_sleeps_and_is_woken() {
 #[test]
 fn qspinlock_paravirt_halt_kick_and_steal() {
     model::<RawQSpinLock>(2, true);
+}
+
+// --- Directed models ------------------------------------------------------------------------
+//
+// The main thread stages the arrivals with explicit yields (voluntary switches, which the
+// preemption bound does not count), so that the deep states of the qspinlock are reached with a
+// single preemption left for loom to place anywhere.
+
+/// Spawns a thread that takes the lock once.
+fn arrive<R: Raw>(s: &Arc<Shared<R>>) -> thread::JoinHandle<()> {
+    let s = s.clone();
+    thread::spawn(move || bump(&*s))
+}
+
+fn finish<R: Raw>(s: &Shared<R>, handles: Vec<thread::JoinHandle<()>>, expected: u32) {
+    for h in handles {
+        h.join().unwrap();
+    }
+    let g = Raw::try_lock(&s.lock).expect("lock free at the end");
+    // SAFETY: held.
+    assert_eq!(s.count.with(|c| unsafe { *c }), expected);
+    // SAFETY: `g` is ours.
+    unsafe { Raw::unlock(&s.lock, g) };
+}
+
+fn shared<R: Raw>() -> Arc<Shared<R>> {
+    Arc::new(Shared {
+        lock: R::new(),
+        count: UnsafeCell::new(0),
+    })
+}
+
+/// The pending waiter turns (0,1,0) into (0,0,1) while a new arrival tries the fast path: the
+/// handover must be one atomic step, or the word reads 0 in between and both own the lock.
+#[test]
+fn qspinlock_native_pending_handover_vs_fast_path() {
+    builder().check(|| {
+        let s = shared::<RawQSpinLockNative>();
+        let g = Raw::lock(&s.lock);
+        let a = arrive(&s); // takes the pending lane
+        thread::yield_now();
+        // SAFETY: taken above.
+        unsafe { Raw::unlock(&s.lock, g) };
+        let b = arrive(&s); // arrives during (or after) the handover
+        finish(&s, vec![a, b], 2);
+    });
+}
+
+/// Runs a paravirt model with waiters that sleep at once (spin threshold 0), so that every
+/// halt, kick and SLOW handshake is reached; sleeping waiters block instead of spinning, which
+/// also lets loom explore four threads.
+fn paravirt_sleepy(f: impl Fn() + Send + Sync + 'static) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Mutex;
+    // The threshold is process-wide: one paravirt model at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = ksync_spinlock::qspinlock::LOOM_SPIN_THRESHOLD.swap(0, SeqCst);
+    builder().check(f);
+    ksync_spinlock::qspinlock::LOOM_SPIN_THRESHOLD.store(before, SeqCst);
+}
+
+/// The queue head marks the lock SLOW and sleeps on the lock word; the owner's unlock must see
+/// SLOW and wake it.
+#[test]
+fn qspinlock_paravirt_sleeping_head() {
+    paravirt_sleepy(|| {
+        let s = shared::<RawQSpinLock>();
+        let g = Raw::lock(&s.lock);
+        let a = arrive(&s);
+        thread::yield_now();
+        // SAFETY: taken above.
+        unsafe { Raw::unlock(&s.lock, g) };
+        finish(&s, vec![a], 1);
+    });
+}
+
+/// A sleeping head, a waiter halted behind it, and a late arrival that may steal: the head's
+/// handoff to the halted waiter (store-release of `locked`, full barrier, CAS of its state) and
+/// the deferred kick (`_Q_KICK_VAL`, woken by the unlock), down a queue of two.
+#[test]
+fn qspinlock_paravirt_halted_queue_handoff_and_kick() {
+    paravirt_sleepy(|| {
+        let s = shared::<RawQSpinLock>();
+        let g = Raw::lock(&s.lock);
+        let a = arrive(&s); // head: sleeps on the lock word
+        thread::yield_now();
+        let b = arrive(&s); // queued behind: halts on its node
+        thread::yield_now();
+        // SAFETY: taken above.
+        unsafe { Raw::unlock(&s.lock, g) };
+        let c = arrive(&s); // may steal, or queue
+        finish(&s, vec![a, b, c], 3);
+    });
 }

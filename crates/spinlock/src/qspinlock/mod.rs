@@ -32,6 +32,9 @@ mod slowpath;
 mod word;
 
 pub use mcs::nesting_depth;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use paravirt::LOOM_SPIN_THRESHOLD;
 pub use paravirt::SPIN_THRESHOLD;
 pub use word::{
     decode_tail, encode_tail, LockState, _Q_KICK_VAL, _Q_LOCKED_BITS, _Q_LOCKED_MASK,
@@ -64,6 +67,8 @@ pub struct RawQSpinLockNative {
     word: QSpinWord,
 }
 
+// 4 bytes, like the kernel's `arch_spinlock_t` (loom's atomics are larger).
+#[cfg(not(loom))]
 static_assertions::assert_eq_size!(RawQSpinLockNative, u32);
 
 impl RawQSpinLockNative {
@@ -212,6 +217,8 @@ pub struct RawQSpinLock {
     word: QSpinWord,
 }
 
+// 4 bytes, like the kernel's `arch_spinlock_t` (loom's atomics are larger).
+#[cfg(not(loom))]
 static_assertions::assert_eq_size!(RawQSpinLock, u32);
 
 /// What a paravirt acquisition owes its unlock: the queue node whose wake it deferred, if any

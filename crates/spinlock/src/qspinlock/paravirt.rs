@@ -72,10 +72,30 @@ pub(crate) const VCPU_HASHED: i32 = 2;
 #[cfg(not(loom))]
 pub const SPIN_THRESHOLD: u32 = 1 << 9;
 
-/// Spin iterations before a waiter sleeps (loom build: 2, so that the model reaches the sleep
-/// paths without exploring hundreds of identical spins).
+/// Spin iterations before a waiter sleeps (loom build: the default of [`LOOM_SPIN_THRESHOLD`]).
 #[cfg(loom)]
 pub const SPIN_THRESHOLD: u32 = 2;
+
+/// Loom build only: the spin threshold the models run with. At 0, waiters go straight to their
+/// futex sleep, which is how a model reaches the halt/kick and SLOW handshakes (a spinning
+/// waiter's yields hand the CPU straight back to the owner, which then releases, so it never
+/// runs out of budget). A plain std atomic, not a loom one: a test setting, not modelled state.
+#[cfg(loom)]
+#[doc(hidden)]
+pub static LOOM_SPIN_THRESHOLD: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(SPIN_THRESHOLD);
+
+#[inline(always)]
+fn spin_threshold() -> u32 {
+    #[cfg(not(loom))]
+    {
+        SPIN_THRESHOLD
+    }
+    #[cfg(loom)]
+    {
+        LOOM_SPIN_THRESHOLD.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// A queued waiter checks its predecessor's state once every 256 iterations.
 const PV_PREV_CHECK_MASK: u32 = 0xff;
@@ -99,7 +119,7 @@ impl Pv for Paravirt {
 
     fn wait_node(node: &QNode, prev: &QNode) {
         loop {
-            for i in 0..SPIN_THRESHOLD {
+            for i in 0..spin_threshold() {
                 // Unordered: the caller's acquire spin on `locked` follows.
                 if node.locked.read() != 0 {
                     return;
@@ -135,7 +155,7 @@ impl Pv for Paravirt {
             node.state.set(VCPU_RUNNING);
             // Announce that the head is spinning: stealing stops (bounded wait for the head).
             lock.set_pending();
-            for _ in 0..SPIN_THRESHOLD {
+            for _ in 0..spin_threshold() {
                 if lock.trylock_clear_pending() {
                     let val = lock.read() | _Q_LOCKED_VAL;
                     trace_step!(lock, Step::HeadLocked, val);
@@ -200,7 +220,7 @@ fn hybrid_queued_unfair_trylock(lock: &QSpinWord) -> bool {
             return false;
         }
         spins += 1;
-        if spins >= SPIN_THRESHOLD {
+        if spins >= spin_threshold() {
             return false;
         }
         cpu_relax();

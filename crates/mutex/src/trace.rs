@@ -1,0 +1,182 @@
+//! Trace hooks: every step a mutex takes, with the owner word it left behind.
+//!
+//! With the `trace` feature, each transition of the owner word (fast paths, stealing, queueing,
+//! HANDOFF, PICKUP, the slow unlock) and each sleep and wake reports an [`Event`] while a
+//! recording is running ([`record`]); `ksync trace mutex` and the tests use them to show the
+//! owner word moving through the table in [`crate::owner`]. Without the feature the hooks
+//! expand to nothing: their arguments are type-checked but never evaluated.
+//!
+//! The word reported is the value the step wrote, as the acting thread knows it: exact for the
+//! compare-and-swaps (computed from the value replaced), a fresh read for the steps that do not
+//! write the word ([`Step::Sleep`], [`Step::GaveUp`]) and for the unordered `or`/`andnot`
+//! ([`Step::Waiters`], [`Step::ClearFlags`]). [`Step::Wake`] happens after the unlock, when the
+//! mutex may already be gone: its word is the woken task as an owner value (no flags).
+
+use crate::owner::MutexState;
+
+/// One step of the mutex, named after the kernel's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// `__mutex_trylock_fast`: CAS `0 -> current`.
+    Fast,
+    /// `__mutex_trylock` on the slow path took a free mutex (keeping WAITERS: a steal when
+    /// waiters are queued).
+    Took,
+    /// A new arrival claimed the spinner slot (the OSQ's role) and spins on the owner.
+    SpinStart,
+    /// `__mutex_add_waiter` + `__mutex_set_flag(WAITERS)`: the first waiter queued.
+    Waiters,
+    /// A waiter armed its futex word and goes to sleep (`schedule()`).
+    Sleep,
+    /// The first waiter woke, lost, and set HANDOFF on the owner's word.
+    SetHandoff,
+    /// The handoff target cleared PICKUP: it owns the mutex.
+    Pickup,
+    /// A timed waiter gave up (after a last trylock under `wait_lock`).
+    GaveUp,
+    /// The wait list emptied: all flags cleared.
+    ClearFlags,
+    /// `__mutex_unlock_fast`: CAS `current -> 0`.
+    Unlock,
+    /// `__mutex_unlock_slowpath` released the mutex, keeping the flags (waiters to wake).
+    Release,
+    /// `__mutex_handoff`: ownership passed to the first waiter (`task | PICKUP`), or released to
+    /// nobody when the list emptied meanwhile.
+    Handoff,
+    /// `wake_up_q`: the first waiter was asleep (or about to sleep) and got a futex wake.
+    Wake,
+}
+
+impl Step {
+    /// A one-line description, in the kernel's terms.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Step::Fast => "fast path: cmpxchg 0 -> current",
+            Step::Took => "trylock took a free mutex (steals from the woken waiter if any)",
+            Step::SpinStart => "claimed the spinner slot: spins on the owner",
+            Step::Waiters => "first waiter queued: WAITERS set",
+            Step::Sleep => "armed the futex word, sleeps (schedule)",
+            Step::SetHandoff => "first waiter woke and lost: HANDOFF set",
+            Step::Pickup => "picked up the handoff: PICKUP cleared, owns the mutex",
+            Step::GaveUp => "timed waiter gave up after a last trylock",
+            Step::ClearFlags => "wait list empty: all flags cleared",
+            Step::Unlock => "fast unlock: cmpxchg current -> 0",
+            Step::Release => "slow unlock: owner cleared, flags kept",
+            Step::Handoff => "slow unlock: handed to the first waiter (task|PICKUP)",
+            Step::Wake => "futex wake of the first waiter",
+        }
+    }
+}
+
+/// One recorded step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Address of the mutex.
+    pub lock: usize,
+    /// The acting thread's descriptor serial ([`ksync_percpu::Task::serial`]).
+    pub serial: u64,
+    /// What happened.
+    pub step: Step,
+    /// The owner word right after the step, as the acting thread knows it.
+    pub word: isize,
+}
+
+impl Event {
+    /// The decoded owner word of [`Event::word`].
+    pub fn state(&self) -> MutexState {
+        MutexState::from_word(self.word)
+    }
+}
+
+/// Whether this build records events (the `trace` feature).
+pub const ENABLED: bool = cfg!(feature = "trace");
+
+#[cfg(feature = "trace")]
+mod imp {
+    use super::{Event, Step};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    // Instrumentation, not algorithm: plain std types (invisible to loom, never used by it).
+    static RECORDING: AtomicBool = AtomicBool::new(false);
+    static EVENTS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
+    static SESSION: Mutex<()> = Mutex::new(());
+
+    #[inline]
+    pub(crate) fn record(lock: usize, step: Step, word: isize) {
+        // Relaxed: a racy on/off switch; the events themselves go through a mutex.
+        if RECORDING.load(Ordering::Relaxed) {
+            let serial = ksync_percpu::current().serial();
+            EVENTS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Event {
+                    lock,
+                    serial,
+                    step,
+                    word,
+                });
+        }
+    }
+
+    pub(crate) fn record_while<R>(f: impl FnOnce() -> R) -> (R, Vec<Event>) {
+        // One recording at a time (tests run in parallel).
+        let _session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+        EVENTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        RECORDING.store(true, Ordering::SeqCst);
+        let r = f();
+        RECORDING.store(false, Ordering::SeqCst);
+        let events = std::mem::take(&mut *EVENTS.lock().unwrap_or_else(|e| e.into_inner()));
+        (r, events)
+    }
+}
+
+/// Runs `f` while recording every step of every ksync mutex, and returns the events in the
+/// order they were recorded. Recordings are serialised process-wide. Without the `trace`
+/// feature, no event is ever recorded.
+///
+/// ```
+/// # #[cfg(not(loom))] {
+/// use ksync_mutex::{trace, Mutex};
+/// let m = Mutex::new(0);
+/// let (_, events) = trace::record(|| *m.lock() += 1);
+/// if trace::ENABLED {
+///     assert_eq!(events[0].step, trace::Step::Fast);
+///     assert_eq!(events[1].step, trace::Step::Unlock);
+///     assert_eq!(events[1].state().to_string(), "0");
+/// }
+/// # }
+/// ```
+pub fn record<R>(f: impl FnOnce() -> R) -> (R, Vec<Event>) {
+    #[cfg(feature = "trace")]
+    {
+        imp::record_while(f)
+    }
+    #[cfg(not(feature = "trace"))]
+    {
+        (f(), Vec::new())
+    }
+}
+
+#[cfg(feature = "trace")]
+#[doc(hidden)]
+#[inline]
+pub fn __record(lock: usize, step: Step, word: isize) {
+    imp::record(lock, step, word);
+}
+
+/// Reports a step; expands to nothing without the `trace` feature.
+macro_rules! trace_step {
+    ($lock:expr, $step:expr, $word:expr) => {{
+        #[cfg(feature = "trace")]
+        {
+            $crate::trace::__record($lock as *const _ as usize, $step, $word);
+        }
+        // Type-checked, never run: the compiler removes it.
+        #[cfg(not(feature = "trace"))]
+        if false {
+            let _ = ($lock as *const _ as usize, $step, $word);
+        }
+    }};
+}
+pub(crate) use trace_step;
