@@ -251,7 +251,7 @@ registry! {
     "compat", Ksync, std_shaped(crate::compat::Mutex),
         "ksync::compat::Mutex: std's API and poisoning over the paravirt qspinlock (spin, then sleep)";
     "mutex", Ksync, lock_api(crate::mutex::RawMutex),
-        "ksync Mutex: the kernel's owner-word mutex: one spinner on a running owner, FIFO futex sleepers, handoff";
+        "ksync Mutex: the kernel's owner-word mutex: brief spin then yields, FIFO futex sleepers, handoff";
     "std", Peer, std_shaped(::std::sync::Mutex),
         "std::sync::Mutex: futex word with 3 states, spins briefly, then sleeps; the baseline";
     "parking_lot", Peer, lock_api(::parking_lot::RawMutex),

@@ -352,10 +352,17 @@ fn trace_qspinlock_prints_the_expected_transitions() {
 }
 
 #[test]
-fn trace_mutex_is_not_available_yet() {
-    let o = ksync(&["trace", "mutex"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not available in this build yet"));
+fn trace_mutex_prints_the_owner_word_protocol() {
+    let o = ksync(&["trace", "mutex", "--contenders", "3"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    for step in ["fast path", "first waiter queued", "fast unlock"] {
+        assert!(out.contains(step), "{step} missing:\n{out}");
+    }
+    assert!(
+        out.contains("ended unlocked with no flag left set"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -35,7 +35,7 @@
 //! | [`MUTEX_FLAG_PICKUP`] | 4 | the unlocker that hands off | the owner field names the first waiter, which alone may take it |
 //!
 //! Lock is a CAS `0 -> current`, unlock a CAS `current -> 0`; the unlock CAS fails when any flag
-//! is set, and the slow path then does what the flags ask. [`owner`](crate::owner) has the
+//! is set, and the slow path then does what the flags ask. [`owner`] has the
 //! complete table of states and transitions.
 //!
 //! ## Handoff: why a waiter cannot starve
@@ -55,10 +55,14 @@
 //!   so a stale owner pointer always reads valid memory).
 //! * `schedule()` / `wake_up_process()` become a futex wait / wake on the thread's own word, with
 //!   a token that makes the kernel's "set state, then trylock, then sleep" order safe and lets
-//!   wakers skip the system call when the waiter is already awake ([`waiter`](crate::waiter)).
-//! * `owner_on_cpu()` is not observable; spinning stops when the owner sleeps in a ksync lock and
-//!   is bounded by a budget sized to a futex round trip ([`SPIN_LIMIT`]). The OSQ becomes a
-//!   one-spinner slot ([`spin`](crate::spin) says why).
+//!   wakers skip the system call when the waiter is already awake ([`waiter`]).
+//! * `owner_on_cpu()` and `need_resched()` are not observable. A contended lock spins briefly
+//!   ([`SPIN_PAUSES`] `pause`s), then yields its CPU between looks ([`YIELD_STEPS`]), then
+//!   sleeps; it stops at once if the owner is asleep in a ksync lock.
+//!   There is no OSQ: [`spin`] explains why, with the measurements.
+//! * A wake of a running task is nearly free in the kernel, not in user space: a
+//!   wake-in-flight mark ([`woken`]) lets unlocks skip the wake path while a woken
+//!   waiter has yet to look at the mutex.
 //! * Timed waits ([`RawMutex::try_lock_for`]) stand in for `mutex_lock_killable`: there are no
 //!   fatal signals to wait for in user space, deadlines are the way a waiter gives up.
 //! * Not async-signal-safe, like the kernel's mutex in interrupt context: do not lock a ksync
@@ -72,14 +76,15 @@
 //! | raw `unlock` of a mutex the guard's thread does not hold (not locked, or held by another thread) | panic (always: found on the slow path the failing unlock CAS leads to) |
 //! | raw `unlock` by a thread other than the one that locked (guard state smuggled across threads) | panic with [`DEBUG`] (debug builds, or the `debug` feature) |
 //!
-//! The messages name the mutex (its address) and both threads. [`debug`](crate::debug) has the
+//! The messages name the mutex (its address) and both threads. [`debug`] has the
 //! details.
 //!
 //! ## Size
 //!
 //! [`RawMutex`] is 24 bytes on 64-bit targets: the owner word (8), `wait_lock` (a 4-byte
-//! qspinlock), the spinner slot (4) and the first-waiter pointer (8). The kernel's `struct mutex`
-//! is 32 (owner, wait_lock, osq, a two-pointer list head).
+//! qspinlock), the wake-in-flight mark (4, where the kernel keeps its OSQ tail) and the pointer
+//! to the first waiter (8). The kernel's `struct mutex` is 32 (owner, wait_lock, osq, a
+//! two-pointer list head); newest mainline's single `first_waiter` pointer is what ksync uses.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -89,12 +94,13 @@ mod raw;
 pub mod spin;
 pub mod trace;
 pub mod waiter;
+pub mod woken;
 
 pub use owner::{
     MutexState, MUTEX_FLAGS, MUTEX_FLAG_HANDOFF, MUTEX_FLAG_PICKUP, MUTEX_FLAG_WAITERS,
 };
 pub use raw::{RawMutex, RawMutexGuard};
-pub use spin::SPIN_LIMIT;
+pub use spin::{SPIN_PAUSES, YIELD_STEPS};
 
 /// Whether the debug checks that cost something on the fast path are on (`CONFIG_DEBUG_MUTEXES`):
 /// in debug builds (`debug_assertions`) and with the `debug` feature.

@@ -1,11 +1,11 @@
-//! [`RawMutex`]: the owner word, `wait_lock`, the spinner slot and the wait list, and the lock and
-//! unlock paths of `kernel/locking/mutex.c`.
+//! [`RawMutex`]: the owner word, `wait_lock`, the wait list and the wake-in-flight mark, and the
+//! lock and unlock paths of `kernel/locking/mutex.c`.
 //!
 //! ```text
 //! lock:    CAS 0 -> current ──ok──> held
 //!             │ failed
 //!             v
-//!          trylock ── spin on the owner (one spinner) ── wait_lock: trylock, queue (WAITERS)
+//!          trylock ── spin (pause, then yield) ── wait_lock: trylock, queue (WAITERS)
 //!             ┌───────────────────────────────────────────────────────┘
 //!             v
 //!          loop { arm futex word; trylock (picks up a handoff); [timed: give up];
@@ -16,8 +16,8 @@
 //! unlock:  CAS current -> 0 ──ok──> free
 //!             │ failed: a flag is set
 //!             v
-//!          HANDOFF (or fair, with waiters)? ──no──> release (flags kept); WAITERS? wake the first
-//!             │ yes
+//!          HANDOFF (or fair, with waiters)? ──no──> release (flags kept); WAITERS, and no wake
+//!             │ yes                                    in flight? wake the first (below)
 //!             v
 //!          wait_lock; owner = first | PICKUP | WAITERS; drop wait_lock; wake it
 //! ```
@@ -33,9 +33,10 @@ use crate::owner::{
     owner_task, task_val, MutexState, OwnerWord, MUTEX_FLAGS, MUTEX_FLAG_HANDOFF,
     MUTEX_FLAG_PICKUP, MUTEX_FLAG_WAITERS,
 };
-use crate::spin::{optimistic_spin, SpinnerSlot};
+use crate::spin::optimistic_spin;
 use crate::trace::{trace_step, Step};
 use crate::waiter::{self, WaitList, Waiter};
+use crate::woken::WakeMark;
 use crate::{debug, DEBUG};
 
 /// The kernel's mutex (`struct mutex`, `kernel/locking/mutex.c`): an owner word with three flag
@@ -46,12 +47,13 @@ use crate::{debug, DEBUG};
 ///   `0 -> current`; unlock is one release CAS `current -> 0` (the owner travels in the guard
 ///   state, so unlock needs no thread-local read). The unlock CAS fails whenever a flag is set,
 ///   which sends it to the slow path that wakes a waiter or hands off.
-/// * **Slow path:** a bounded spin on the owner while it runs (one spinner at a time), then the
-///   wait list, sleeping on the thread's own futex word. A woken waiter that loses the race for
-///   the mutex once sets HANDOFF, and the next unlock hands the mutex to it directly.
+/// * **Slow path:** a short bounded spin while the owner is not asleep (a few `pause`s, then a
+///   few yields: [`spin`](crate::spin)), then the FIFO wait list, sleeping on the thread's own
+///   futex word. A woken waiter that loses the race for the mutex once sets HANDOFF, and the
+///   next unlock hands the mutex to it directly.
 /// * **Size:** 24 bytes on 64-bit targets (the kernel's is 32): the owner word (8), `wait_lock`, a
-///   [`RawQSpinLock`] (4), the spinner slot (4, the OSQ's role) and the pointer to the first
-///   waiter (8).
+///   [`RawQSpinLock`] (4), the wake-in-flight mark (4, where the kernel keeps its OSQ) and the
+///   pointer to the first waiter (8).
 ///
 /// Misuse: see [`debug`](crate#misuse-and-debug-checks) in the crate docs.
 ///
@@ -83,8 +85,9 @@ pub struct RawMutex {
     owner: OwnerWord,
     /// `raw_spinlock_t wait_lock`: guards the wait list (and orders the sleep/wake handshake).
     wait_lock: RawQSpinLock,
-    /// `struct optimistic_spin_queue osq`, reduced to a slot: the one new arrival that spins.
-    spinner: SpinnerSlot,
+    /// The wake-in-flight mark ([`woken`](crate::woken)): user space's addition, where the
+    /// kernel keeps its OSQ tail.
+    woken: WakeMark,
     /// `first_waiter`: the head of the circular FIFO of waiters (on their stacks).
     list: WaitList,
 }
@@ -137,7 +140,7 @@ impl RawMutex {
         RawMutex {
             owner: OwnerWord::new(),
             wait_lock: RawQSpinLock::new(),
-            spinner: SpinnerSlot::new(),
+            woken: WakeMark::new(),
             list: WaitList::new(),
         }
     }
@@ -148,7 +151,7 @@ impl RawMutex {
         RawMutex {
             owner: OwnerWord::new(),
             wait_lock: RawQSpinLock::new(),
-            spinner: SpinnerSlot::new(),
+            woken: WakeMark::new(),
             list: WaitList::new(),
         }
     }
@@ -309,9 +312,10 @@ impl RawMutex {
         tasks
     }
 
-    /// Whether a new arrival is spinning on the owner (a racy snapshot).
-    pub fn has_spinner(&self) -> bool {
-        self.spinner.busy()
+    /// Whether a woken waiter has yet to re-check the mutex (the wake-in-flight mark; a racy
+    /// snapshot).
+    pub fn wake_in_flight(&self) -> bool {
+        self.woken.is_set()
     }
 
     /// `__mutex_lock_common`. `seen` is the word the fast path found; `deadline` is `None` for
@@ -328,10 +332,12 @@ impl RawMutex {
         }
         let trylock = |handoff: bool, w: isize| self.owner.trylock_common(v, handoff, w);
 
-        // 1. Trylock, then spin on a running owner (one new arrival at a time).
-        if trylock(false, seen).is_ok()
-            || optimistic_spin(&self.owner, &self.spinner, false, |w| trylock(false, w))
-        {
+        // 1. Trylock, then spin while the owner is not asleep (`spin`).
+        let held = match trylock(false, seen) {
+            Ok(()) => return true,
+            Err(w) => w,
+        };
+        if optimistic_spin(&self.owner, false, held, deadline, |w| trylock(false, w)) {
             return true;
         }
 
@@ -354,6 +360,9 @@ impl RawMutex {
             // 3. "Set state, then trylock" (under `wait_lock`): arm the futex word first, so an
             //    unlock that lands after this trylock finds the token and wakes us.
             let token = waiter.arm();
+            // A woken waiter re-checks here: clear the wake-in-flight mark, full barrier, then
+            // the trylock (the waiter's half of the handshake in `woken`).
+            self.woken.clear();
             if trylock(false, self.owner.read()).is_ok() {
                 waiter.disarm(token);
                 break true;
@@ -374,22 +383,34 @@ impl RawMutex {
             waiter.disarm(token);
 
             // 5. Woken: try again; the first waiter asks for a handoff if it loses (sets
-            //    HANDOFF), then spins on the owner like a new arrival, but without the slot.
+            //    HANDOFF), then spins like a new arrival, until the owner hands the mutex over.
             let first = self.list.is_first(&waiter);
-            if trylock(first, self.owner.read()).is_ok()
-                || (first
-                    && optimistic_spin(&self.owner, &self.spinner, true, |w| trylock(true, w)))
-            {
-                g = self.wait_lock.lock();
-                break true;
+            match trylock(first, self.owner.read()) {
+                Ok(()) => {
+                    g = self.wait_lock.lock();
+                    break true;
+                }
+                Err(w)
+                    if first
+                        && optimistic_spin(&self.owner, true, w, deadline, |w| {
+                            trylock(true, w)
+                        }) =>
+                {
+                    g = self.wait_lock.lock();
+                    break true;
+                }
+                Err(_) => {}
             }
             g = self.wait_lock.lock();
         };
-        // 6. Dequeue; the last waiter out clears all the flags (`__mutex_remove_waiter`).
+        // 6. Dequeue; the last waiter out clears all the flags (`__mutex_remove_waiter`). A
+        //    wake meant for us is used up: clear the mark, or our own unlock would skip the
+        //    wake the next waiter needs.
         // SAFETY: `wait_lock` is held and `waiter` is linked.
         if unsafe { self.list.remove(&waiter) } {
             self.owner.clear_flags();
         }
+        self.woken.clear();
         // SAFETY: `g` is our acquisition of `wait_lock`.
         unsafe { self.wait_lock.unlock(g) };
         acquired
@@ -418,25 +439,31 @@ impl RawMutex {
             // (a waiter set WAITERS or HANDOFF meanwhile) is unordered and refreshes `owner`.
             if self.owner.val.try_cmpxchg_release(&mut owner, released) {
                 trace_step!(&self.owner, Step::Release, released);
-                if owner & MUTEX_FLAG_WAITERS == 0 {
+                // No waiters, or a woken waiter has yet to re-check (it will see this release:
+                // the handshake in `woken`): nobody to wake.
+                if owner & MUTEX_FLAG_WAITERS == 0 || self.woken.pending() {
                     return;
                 }
                 break false;
             }
         };
 
-        // `wake_q`: pick the first waiter under `wait_lock`, wake it after dropping the lock.
+        // `wake_q`: pick the first waiter under `wait_lock`, wake it after dropping the lock. Like
+        // the kernel's `mutex_unlock` (`Documentation/locking/mutex-design.rst`), this touches
+        // the mutex after releasing it; the caller's `&self` keeps it alive for the call (a
+        // `MutexGuard` borrows the mutex), so freeing it under a concurrent unlock is already
+        // excluded by the borrow rules. The wake itself touches only the waiter's descriptor.
         let g = self.wait_lock.lock();
         let next = self.list.first().map(|w| (w.task, w.token()));
         if handoff {
             self.owner.handoff(v, next.map(|(task, _)| task));
+        } else if next.is_some() {
+            self.woken.set();
         }
         // SAFETY: `g` is our acquisition of `wait_lock`.
         unsafe { self.wait_lock.unlock(g) };
-        // From here on the mutex may already be freed by its next owner: touch only the task.
         if let Some((task, token)) = next {
             if waiter::wake(task, token) {
-                // The address only: the mutex may be gone.
                 trace_step!(&self.owner, Step::Wake, task_val(task));
             }
         }

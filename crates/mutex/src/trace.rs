@@ -9,8 +9,8 @@
 //! The word reported is the value the step wrote, as the acting thread knows it: exact for the
 //! compare-and-swaps (computed from the value replaced), a fresh read for the steps that do not
 //! write the word ([`Step::Sleep`], [`Step::GaveUp`]) and for the unordered `or`/`andnot`
-//! ([`Step::Waiters`], [`Step::ClearFlags`]). [`Step::Wake`] happens after the unlock, when the
-//! mutex may already be gone: its word is the woken task as an owner value (no flags).
+//! ([`Step::Waiters`], [`Step::ClearFlags`]). [`Step::Wake`] does not touch the owner word: its
+//! word is the woken task as an owner value (no flags).
 
 use crate::owner::MutexState;
 
@@ -22,8 +22,6 @@ pub enum Step {
     /// `__mutex_trylock` on the slow path took a free mutex (keeping WAITERS: a steal when
     /// waiters are queued).
     Took,
-    /// A new arrival claimed the spinner slot (the OSQ's role) and spins on the owner.
-    SpinStart,
     /// `__mutex_add_waiter` + `__mutex_set_flag(WAITERS)`: the first waiter queued.
     Waiters,
     /// A waiter armed its futex word and goes to sleep (`schedule()`).
@@ -53,7 +51,6 @@ impl Step {
         match self {
             Step::Fast => "fast path: cmpxchg 0 -> current",
             Step::Took => "trylock took a free mutex (steals from the woken waiter if any)",
-            Step::SpinStart => "claimed the spinner slot: spins on the owner",
             Step::Waiters => "first waiter queued: WAITERS set",
             Step::Sleep => "armed the futex word, sleeps (schedule)",
             Step::SetHandoff => "first waiter woke and lost: HANDOFF set",
@@ -180,3 +177,115 @@ macro_rules! trace_step {
     }};
 }
 pub(crate) use trace_step;
+
+/// Runs a scripted `contenders`-thread scenario on a fresh [`RawMutex`](crate::RawMutex) and
+/// returns its recorded events: the owner word through the fast path, queueing, a steal, HANDOFF,
+/// PICKUP, the wake path and the last waiter clearing the flags.
+///
+/// Contender 0 (the calling thread) takes the mutex on the fast path; contenders 1, 2, ... arrive
+/// one after the other, spin, queue (the first sets WAITERS) and sleep; the script starts each
+/// only once the previous one sleeps. Contender 0 then releases (waking contender 1) and at once
+/// takes the mutex back, a steal; contender 1 wakes, loses, and sets HANDOFF; contender 0's next
+/// unlock hands the mutex to it (PICKUP). From there each holder releases with a plain unlock,
+/// which wakes the next waiter, and the last one out clears the flags. Every step waits for the
+/// owner word (or the wait list) to show the previous one, so the sequence is the same on every
+/// run, except in the unlikely case that contender 1 is scheduled within the nanoseconds between
+/// contender 0's release and its steal: then contender 1 simply takes the mutex, and the trace
+/// shows that instead of the handoff.
+///
+/// ```
+/// # #[cfg(not(loom))] {
+/// # if !ksync_mutex::trace::ENABLED { return; }
+/// let events = ksync_mutex::trace::scenario(3);
+/// let steps: Vec<_> = ksync_mutex::trace::transitions(&events).map(|e| e.step).collect();
+/// assert_eq!(steps[0], ksync_mutex::trace::Step::Fast);
+/// assert_eq!(steps[1], ksync_mutex::trace::Step::Waiters);
+/// assert_eq!(steps.last(), Some(&ksync_mutex::trace::Step::Unlock));
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// If `contenders` is 0 or more than 64.
+#[cfg(all(feature = "trace", not(loom)))]
+pub fn scenario(contenders: usize) -> Vec<Event> {
+    use crate::RawMutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    assert!(
+        (1..=64).contains(&contenders),
+        "a scripted scenario takes 1 to 64 contenders, not {contenders}"
+    );
+
+    struct Script {
+        m: RawMutex,
+        /// Contender k may release once `release[k]` is set.
+        release: Vec<AtomicBool>,
+        /// Contenders that hold (or held) the mutex so far.
+        acquired: AtomicUsize,
+    }
+    fn wait_until(mut cond: impl FnMut() -> bool) {
+        // Spin-waits on an observable condition (not a sleep): the script never guesses.
+        while !cond() {
+            std::thread::yield_now();
+        }
+    }
+
+    let script = Arc::new(Script {
+        m: RawMutex::new(),
+        release: (0..contenders).map(|_| AtomicBool::new(false)).collect(),
+        acquired: AtomicUsize::new(0),
+    });
+    let addr = &script.m as *const RawMutex as usize;
+
+    let ((), events) = record(|| {
+        let g0 = script.m.lock();
+        script.acquired.fetch_add(1, SeqCst);
+        let mut handles = Vec::new();
+        for k in 1..contenders {
+            let s = script.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            handles.push(std::thread::spawn(move || {
+                tx.send(ksync_percpu::current()).expect("script alive");
+                let g = s.m.lock();
+                s.acquired.fetch_add(1, SeqCst);
+                wait_until(|| s.release[k].load(SeqCst));
+                // SAFETY: this thread took the mutex just above.
+                unsafe { s.m.unlock(g) };
+            }));
+            let task = rx.recv().expect("contender started");
+            // Queued and asleep before the next one comes.
+            wait_until(|| {
+                task.is_blocked() && script.m.waiters().iter().any(|t| core::ptr::eq(*t, task))
+            });
+        }
+        // SAFETY: taken above by this thread.
+        unsafe { script.m.unlock(g0) };
+        if contenders > 1 {
+            // Steal it back before the woken contender 1 runs; it then loses and asks for a
+            // handoff, and our next unlock hands over.
+            if let Some(g) = script.m.try_lock() {
+                wait_until(|| script.m.state().handoff());
+                // SAFETY: taken just above.
+                unsafe { script.m.unlock(g) };
+            }
+        }
+        for k in 1..contenders {
+            wait_until(|| script.acquired.load(SeqCst) > k);
+            script.release[k].store(true, SeqCst);
+        }
+        for h in handles {
+            h.join().expect("scenario thread panicked");
+        }
+    });
+    events.into_iter().filter(|e| e.lock == addr).collect()
+}
+
+/// The events of `events` that change the owner word, leaving out the informational ones
+/// ([`Step::Sleep`], [`Step::Wake`], [`Step::GaveUp`]).
+pub fn transitions(events: &[Event]) -> impl Iterator<Item = &Event> {
+    events
+        .iter()
+        .filter(|e| !matches!(e.step, Step::Sleep | Step::Wake | Step::GaveUp))
+}

@@ -7,7 +7,7 @@
 //!
 //! # The list
 //!
-//! Waiters live on their threads' stacks ([`Waiter`]), linked into a circular doubly-linked list
+//! Waiters live on their threads' stacks (`Waiter`), linked into a circular doubly-linked list
 //! whose head the mutex points to (`first`). Every link is read and written only with
 //! `wait_lock` held, FIFO: add at the tail, remove anywhere. `first` is an atomic pointer so
 //! that a waiter can ask "am I first?" without the lock (it compares addresses and never

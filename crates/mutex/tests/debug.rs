@@ -33,7 +33,9 @@ fn recursive_lock_names_the_mutex_and_thread_and_keeps_the_lock() {
         .name("recurser".into())
         .spawn(move || {
             let g = m.lock();
-            let msg = panic_message(|| drop(m.lock()));
+            let msg = panic_message(|| {
+                let _ = m.lock();
+            });
             // Still held by us, and the waiter machinery was never entered.
             assert!(std::ptr::eq(m.owner().unwrap(), current()));
             assert!(!m.state().waiters());
@@ -52,7 +54,9 @@ fn recursive_lock_names_the_mutex_and_thread_and_keeps_the_lock() {
 fn timed_recursive_lock_panics_too() {
     let m = RawMutex::new();
     let g = m.lock();
-    let msg = panic_message(|| drop(m.try_lock_for(std::time::Duration::from_secs(1))));
+    let msg = panic_message(|| {
+        let _ = m.try_lock_for(std::time::Duration::from_secs(1));
+    });
     assert!(msg.contains("recursive lock"), "{msg}");
     // SAFETY: ours.
     unsafe { m.unlock(g) };

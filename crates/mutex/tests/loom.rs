@@ -187,7 +187,9 @@ fn timed_waiter_gives_up_while_handed_the_lock() {
         let g = s.m.lock();
         let done = Arc::new(AtomicBool::new(false));
         let t = contender(&s, true, &done);
-        wait_until(|| s.m.state().waiters() || done.load(Ordering::Acquire));
+        // The waiter has timed out once (the twin times out at once), lost, and asked for a
+        // handoff: main's handoff now races its last steps before giving up.
+        wait_until(|| s.m.state().handoff() || done.load(Ordering::Acquire));
         // SAFETY: taken above.
         unsafe { s.m.unlock_fair(g) };
         let got = t.join().unwrap();
@@ -213,47 +215,73 @@ fn unlock_races_the_first_waiter_setting_handoff() {
     });
 }
 
-/// Two waiters asleep behind main: fair unlocks hand the mutex down the list (HANDOFF by
-/// `unlock_fair`, PICKUP by each waiter), the second waiter becomes first when the first leaves,
-/// and WAITERS stays set until the list empties. (Three threads: each waiter is queued and
-/// asleep before the next step, or the model takes many minutes; the arrival races are covered
-/// by the two-thread models.)
+/// Main holds the mutex while two waiters queue and fall asleep, one after the other, then lets
+/// go; every holder releases with `unlock_fair` if `fair`, else with a plain unlock. (Three
+/// threads: each waiter is queued and asleep before the next step, or the model takes many
+/// minutes; the arrival races are the two-thread models'.)
+fn two_sleeping_waiters(fair: bool) {
+    let s = Shared::new();
+    let g = s.m.lock();
+    let mut handles = Vec::new();
+    for _ in 0..2 {
+        let task = Arc::new(AtomicUsize::new(0));
+        let (s2, task2) = (s.clone(), task.clone());
+        handles.push(thread::spawn(move || {
+            task2.store(
+                ksync_percpu::current() as *const _ as usize,
+                Ordering::Release,
+            );
+            let g = s2.m.lock();
+            s2.inside();
+            // SAFETY: ours.
+            unsafe {
+                if fair {
+                    s2.m.unlock_fair(g)
+                } else {
+                    s2.m.unlock(g)
+                }
+            };
+        }));
+        // Queued, and asleep on its futex word (blocked while in the list: it has left
+        // `wait_lock`, whose own sleeps also set the flag).
+        wait_until(|| {
+            let t = task.load(Ordering::Acquire) as *const ksync_percpu::Task;
+            // SAFETY: a descriptor address published by its thread (never freed).
+            let t = unsafe { t.as_ref() };
+            t.is_some_and(|t| t.is_blocked() && s.m.waiters().iter().any(|w| std::ptr::eq(*w, t)))
+        });
+    }
+    // SAFETY: taken above.
+    unsafe {
+        if fair {
+            s.m.unlock_fair(g)
+        } else {
+            s.m.unlock(g)
+        }
+    };
+    for h in handles {
+        h.join().unwrap();
+    }
+    s.check(2);
+}
+
+/// Fair unlocks hand the mutex down a list of two (HANDOFF by `unlock_fair`, PICKUP by each
+/// waiter); the second waiter becomes first when the first leaves, and WAITERS stays set until
+/// the list empties.
 #[test]
 fn two_waiters_handoff_and_pickup() {
     model_covering(&[Step::Handoff, Step::Pickup], || {
-        let s = Shared::new();
-        let g = s.m.lock();
-        let mut handles = Vec::new();
-        for _ in 0..2 {
-            let task = Arc::new(AtomicUsize::new(0));
-            let (s2, task2) = (s.clone(), task.clone());
-            handles.push(thread::spawn(move || {
-                task2.store(
-                    ksync_percpu::current() as *const _ as usize,
-                    Ordering::Release,
-                );
-                let g = s2.m.lock();
-                s2.inside();
-                // SAFETY: ours.
-                unsafe { s2.m.unlock_fair(g) };
-            }));
-            // Queued, and asleep on its futex word (blocked while in the list: it has left
-            // `wait_lock`, whose own sleeps also set the flag).
-            wait_until(|| {
-                let t = task.load(Ordering::Acquire) as *const ksync_percpu::Task;
-                // SAFETY: a descriptor address published by its thread (never freed).
-                let t = unsafe { t.as_ref() };
-                t.is_some_and(|t| {
-                    t.is_blocked() && s.m.waiters().iter().any(|w| std::ptr::eq(*w, t))
-                })
-            });
-        }
-        // SAFETY: taken above.
-        unsafe { s.m.unlock_fair(g) };
-        for h in handles {
-            h.join().unwrap();
-        }
-        s.check(2);
+        two_sleeping_waiters(true)
+    });
+}
+
+/// Plain unlocks release and wake down a list of two, with the wake-in-flight mark: each wake
+/// is used up by the waiter it was meant for (a mark left behind would make the next unlock
+/// skip the wake the second waiter needs: a deadlock).
+#[test]
+fn two_waiters_released_and_woken() {
+    model_covering(&[Step::Release, Step::Wake, Step::Took], || {
+        two_sleeping_waiters(false)
     });
 }
 

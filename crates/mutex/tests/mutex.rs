@@ -231,8 +231,10 @@ fn an_unrepresentable_timeout_waits_forever() {
     let (h, task) = spawn_with_task(move || {
         let g = m2.try_lock_for(Duration::MAX);
         let ok = g.is_some();
-        // SAFETY: ours.
-        g.map(|g| unsafe { m2.unlock(g) });
+        if let Some(g) = g {
+            // SAFETY: ours.
+            unsafe { m2.unlock(g) };
+        }
         ok
     });
     wait_asleep(&m, task);
@@ -308,4 +310,31 @@ fn lock_api_traits_are_implemented() {
     static_assertions::assert_impl_all!(ksync_mutex::RawMutexGuard: Sync);
     static_assertions::assert_impl_all!(RawMutex: Send, Sync);
     static_assertions::assert_not_impl_any!(MutexGuard<'static, u32>: Send);
+}
+
+/// The refcount crate's `dec_and_lock` (`refcount_dec_and_mutex_lock`) is generic over lock_api:
+/// with this mutex, exactly the last of many concurrent droppers gets it, at zero.
+#[test]
+fn refcount_dec_and_mutex_lock_works_with_the_mutex() {
+    const THREADS: usize = 8;
+    let refs = Arc::new(ksync_refcount::Refcount::new(THREADS as i32));
+    let table = Arc::new(Mutex::new(vec!["object"]));
+    let last = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (refs, table, last) = (refs.clone(), table.clone(), last.clone());
+            thread::spawn(move || {
+                if let Some(mut t) = refs.dec_and_lock(&*table) {
+                    assert_eq!(refs.read(), 0);
+                    t.clear();
+                    last.fetch_add(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(last.load(SeqCst), 1);
+    assert!(table.lock().is_empty());
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use ksync_mutex::trace::{self, Step};
 use ksync_mutex::{Mutex, MutexGuard};
 use ksync_percpu::current;
 
@@ -36,11 +37,33 @@ enum Take {
     Timed,
 }
 
-fn torture(threads: usize, iters: usize, sleep_every: usize, mix: bool) {
+/// Runs the torture and returns the mutex's trace events (empty without the `trace` feature,
+/// which this crate's tests enable).
+fn torture(threads: usize, iters: usize, sleep_every: usize, mix: bool) -> Vec<trace::Event> {
     let lock = Arc::new(Mutex::new(Data {
         held: false,
         count: 0,
     }));
+    // SAFETY: only the address of the raw mutex is taken.
+    let addr = unsafe { lock.raw() } as *const ksync_mutex::RawMutex as usize;
+    let ((), events) = trace::record(|| run(&lock, threads, iters, sleep_every, mix));
+    events.into_iter().filter(|e| e.lock == addr).collect()
+}
+
+/// Asserts that the run took each of `steps` (the paths the test is meant to exercise).
+fn covers(events: &[trace::Event], steps: &[Step]) {
+    if trace::ENABLED {
+        for step in steps {
+            assert!(
+                events.iter().any(|e| e.step == *step),
+                "the torture never took {step:?} ({})",
+                step.describe()
+            );
+        }
+    }
+}
+
+fn run(lock: &Arc<Mutex<Data>>, threads: usize, iters: usize, sleep_every: usize, mix: bool) {
     let inside = Arc::new(AtomicUsize::new(0));
     let acquired = Arc::new(AtomicU64::new(0));
     let start = Arc::new(Barrier::new(threads));
@@ -119,20 +142,41 @@ fn torture(threads: usize, iters: usize, sleep_every: usize, mix: bool) {
 
 #[test]
 fn sixteen_threads_sleeping_and_spinning_holds() {
-    torture(THREADS, 600, 53, false);
+    let events = torture(THREADS, 3_000, 53, false);
+    // Holds that sleep 50 µs outlast every spin: waiters queue, sleep and are woken.
+    covers(
+        &events,
+        &[
+            Step::Waiters,
+            Step::Sleep,
+            Step::Release,
+            Step::Wake,
+            Step::ClearFlags,
+        ],
+    );
 }
 
 /// Short holds only: spinning, stealing and handoff dominate.
 #[test]
 fn sixteen_threads_short_holds() {
-    torture(THREADS, 5_000, 0, false);
+    // No recording needed: only the exclusion checks.
+    let lock = Arc::new(Mutex::new(Data {
+        held: false,
+        count: 0,
+    }));
+    run(&lock, THREADS, 30_000, 0, false);
 }
 
 /// lock, try_lock, timed waits that give up (sometimes while being handed the mutex), fair
 /// unlocks.
 #[test]
 fn sixteen_threads_mixed_operations() {
-    torture(THREADS, 2_000, 97, true);
+    let events = torture(THREADS, 10_000, 97, true);
+    // 20 µs timeouts expire during 50 µs holds; fair unlocks hand off to sleeping waiters.
+    covers(
+        &events,
+        &[Step::Sleep, Step::GaveUp, Step::Handoff, Step::Pickup],
+    );
 }
 
 /// What the greedy threads of the starvation test share, under the mutex.

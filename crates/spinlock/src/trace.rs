@@ -192,7 +192,8 @@ macro_rules! trace_step {
 }
 pub(crate) use trace_step;
 
-/// Runs the scripted `contenders`-thread scenario on a fresh [`RawQSpinLockNative`] and returns
+/// Runs the scripted `contenders`-thread scenario on a fresh
+/// [`RawQSpinLockNative`](crate::RawQSpinLockNative) and returns
 /// its recorded events: the kernel's state diagram, step by step, deterministically.
 ///
 /// Contender 0 takes the lock on the fast path; contender 1 arrives while it is held and takes

@@ -97,7 +97,12 @@ fn bump<R: Raw>(s: &Shared<R>) {
 /// `spawned` threads each take the lock once; if `main_holds`, the main thread holds it while
 /// they arrive and releases it concurrently, then takes it once more.
 fn model<R: Raw>(spawned: usize, main_holds: bool) {
-    builder().check(move || {
+    builder().check(move || model_body::<R>(spawned, main_holds));
+}
+
+/// One execution of [`model`].
+fn model_body<R: Raw>(spawned: usize, main_holds: bool) {
+    {
         let s = Arc::new(Shared {
             lock: R::new(),
             count: UnsafeCell::new(0),
@@ -123,7 +128,7 @@ fn model<R: Raw>(spawned: usize, main_holds: bool) {
         assert_eq!(n as usize, spawned + 1);
         // SAFETY: `g` is ours.
         unsafe { s.lock.unlock(g) };
-    });
+    }
 }
 
 #[test]
@@ -166,18 +171,19 @@ fn qspinlock_native_three_free() {
     model::<RawQSpinLockNative>(2, false);
 }
 
-/// Paravirt, two threads, lock held: the arrival queues, spins its (tiny, under loom) budget,
-/// marks SLOW and sleeps on the lock word; the unlock must wake it.
+/// Paravirt, two threads, lock held, spin threshold 2: the arrival tries to steal, queues,
+/// spins its budget as the head, marks SLOW and sleeps on the lock word, or takes the lock.
 #[test]
-fn qspinlock_paravirt_head_sleeps_and_is_woken() {
-    model::<RawQSpinLock>(1, true);
+fn qspinlock_paravirt_head_spins_then_sleeps() {
+    paravirt_with_threshold(2, || model_body::<RawQSpinLock>(1, true));
 }
 
-/// Paravirt, three threads, lock held: a queued non-head waiter halts on its node; the handoff
-/// either finds it running or defers its wake to the unlock (SLOW + guard); arrivals may steal.
+/// Paravirt, three threads, lock held, spin threshold 2: a queued non-head waiter halts on its
+/// node; the handoff either finds it running or defers its wake to the unlock (`_Q_KICK_VAL` +
+/// guard); arrivals may steal.
 #[test]
 fn qspinlock_paravirt_halt_kick_and_steal() {
-    model::<RawQSpinLock>(2, true);
+    paravirt_with_threshold(2, || model_body::<RawQSpinLock>(2, true));
 }
 
 // --- Directed models ------------------------------------------------------------------------
@@ -226,18 +232,22 @@ fn qspinlock_native_pending_handover_vs_fast_path() {
     });
 }
 
+/// Runs a paravirt model with the given spin threshold. The threshold is process-wide and loom
+/// needs a deterministic model, so paravirt models run one at a time.
+fn paravirt_with_threshold(threshold: u32, f: impl Fn() + Send + Sync + 'static) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Mutex;
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ksync_spinlock::qspinlock::LOOM_SPIN_THRESHOLD.store(threshold, SeqCst);
+    builder().check(f);
+}
+
 /// Runs a paravirt model with waiters that sleep at once (spin threshold 0), so that every
 /// halt, kick and SLOW handshake is reached; sleeping waiters block instead of spinning, which
 /// also lets loom explore four threads.
 fn paravirt_sleepy(f: impl Fn() + Send + Sync + 'static) {
-    use std::sync::atomic::Ordering::SeqCst;
-    use std::sync::Mutex;
-    // The threshold is process-wide: one paravirt model at a time.
-    static SERIAL: Mutex<()> = Mutex::new(());
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = ksync_spinlock::qspinlock::LOOM_SPIN_THRESHOLD.swap(0, SeqCst);
-    builder().check(f);
-    ksync_spinlock::qspinlock::LOOM_SPIN_THRESHOLD.store(before, SeqCst);
+    paravirt_with_threshold(0, f);
 }
 
 /// The queue head marks the lock SLOW and sleeps on the lock word; the owner's unlock must see

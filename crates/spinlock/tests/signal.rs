@@ -116,10 +116,8 @@ fn spin_lock_irqsave_defers_the_handler_until_unlock() {
     *g += 10;
     // Raise the signal at this thread while holding the lock: it stays pending.
     // SAFETY: signalling the calling thread.
-    assert_eq!(
-        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR2) },
-        0
-    );
+    let rc = unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR2) };
+    assert_eq!(rc, 0);
     assert!(
         !IRQ_HANDLER_RAN.load(SeqCst),
         "the handler ran while the irqsave lock was held"

@@ -96,7 +96,7 @@ fn tas_survives_oversubscription() {
 
 // The spinning-only locks collapse when threads outnumber cores: every FIFO handoff may wait
 // for a preempted waiter's next time slice (see docs/spinlock.md). They are still tortured
-// oversubscribed, with fewer acquisitions, and at full speed with one thread more than cores.
+// oversubscribed, with few acquisitions, and at full speed with as many threads as cores.
 
 #[test]
 fn qspinlock_native_survives_oversubscription() {
@@ -105,7 +105,12 @@ fn qspinlock_native_survives_oversubscription() {
 
 #[test]
 fn qspinlock_native_three_contenders() {
-    torture::<RawQSpinLockNative>(3, 20_000, 0);
+    torture::<RawQSpinLockNative>(3, 300, 0);
+}
+
+#[test]
+fn qspinlock_native_one_thread_per_core() {
+    torture::<RawQSpinLockNative>(2, 20_000, 0);
 }
 
 #[test]
@@ -115,5 +120,10 @@ fn ticket_survives_oversubscription() {
 
 #[test]
 fn ticket_three_contenders() {
-    torture::<RawTicketLock>(3, 20_000, 0);
+    torture::<RawTicketLock>(3, 300, 0);
+}
+
+#[test]
+fn ticket_one_thread_per_core() {
+    torture::<RawTicketLock>(2, 20_000, 0);
 }

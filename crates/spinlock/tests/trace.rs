@@ -5,7 +5,7 @@
 use ksync_spinlock::trace::{self, Event, Step};
 
 /// (tail present, pending, locked), the diagram's triple with the tail reduced to n/0.
-fn triple(e: &Event) -> (char, u8, u8) {
+fn triple(e: &Event) -> Triple {
     let s = e.state();
     (
         if s.tail_slot.is_some() { 'n' } else { '0' },
@@ -14,11 +14,13 @@ fn triple(e: &Event) -> (char, u8, u8) {
     )
 }
 
-fn transitions(contenders: usize) -> (Vec<Step>, Vec<(char, u8, u8)>, Vec<Event>) {
-    assert!(
-        trace::ENABLED,
-        "the tests build ksync-spinlock with the trace feature"
-    );
+/// The diagram's triple, with the tail reduced to `n`/`0`.
+type Triple = (char, u8, u8);
+
+// The tests build ksync-spinlock with the trace feature (its dev-dependency on itself).
+static_assertions::const_assert!(trace::ENABLED);
+
+fn transitions(contenders: usize) -> (Vec<Step>, Vec<Triple>, Vec<Event>) {
     let events = trace::scenario_native(contenders);
     let t: Vec<&Event> = trace::transitions(&events).collect();
     (

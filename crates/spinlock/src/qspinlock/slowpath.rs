@@ -45,6 +45,11 @@ pub(crate) trait Pv {
     /// Whether this is the paravirt lock: it never uses the pending lane.
     const PARAVIRT: bool;
 
+    /// Paravirt only, before any queue node is touched: try to take the lock as an arrival
+    /// (spin-then-steal while nobody announces itself with `pending`). `val` is the word the
+    /// fast path saw.
+    fn steal_before_queueing(lock: &QSpinWord, val: u32) -> bool;
+
     /// `pv_init_node`.
     fn init_node(node: &QNode);
 
@@ -69,6 +74,11 @@ pub(crate) struct Native;
 
 impl Pv for Native {
     const PARAVIRT: bool = false;
+
+    #[inline(always)]
+    fn steal_before_queueing(_: &QSpinWord, _: u32) -> bool {
+        false
+    }
 
     #[inline(always)]
     fn init_node(_: &QNode) {}
@@ -140,6 +150,10 @@ pub(crate) fn queued_spin_lock_slowpath<P: Pv>(
                 return None;
             }
         }
+    }
+
+    if P::PARAVIRT && P::steal_before_queueing(lock, val) {
+        return None;
     }
 
     queue::<P>(lock)
