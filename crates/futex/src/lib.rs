@@ -22,13 +22,13 @@
 //! let waiter = thread::spawn(move || {
 //!     // The futex loop: re-check the condition after every return, spurious or not.
 //!     while f.load(Ordering::Acquire) == 0 {
-//!         let _ = wait(&f, 0, None);
+//!         let _ = wait(&*f, 0, None);
 //!     }
 //! });
 //! flag.store(1, Ordering::Release); // publish the condition first...
-//! wake_one(&flag); // ...then wake: a waiter either sees 1 or is woken
+//! wake_one(&*flag); // ...then wake: a waiter either sees 1 or is woken
 //! waiter.join().unwrap();
-//! # assert_eq!(wait(&flag, 0, None), WaitResult::Mismatch);
+//! # assert_eq!(wait(&*flag, 0, None), WaitResult::Mismatch);
 //! ```
 //!
 //! ## The contract
@@ -198,6 +198,25 @@ impl FutexWord for ksync_atomic::Atomic {
     fn futex_ptr(&self) -> *mut u32 {
         // `Atomic` is a transparent `AtomicI32`: a naturally aligned 32-bit word.
         self.as_ptr().cast()
+    }
+}
+
+impl<W: FutexWord + ?Sized> sealed::Sealed for ksync_barrier::sync::Arc<W> {}
+/// An `Arc` of a futex word is that word (the key is the word's address, not the `Arc`'s), so
+/// `wait(&arc, ..)` works as `wait(&*arc, ..)` does.
+impl<W: FutexWord + ?Sized> FutexWord for ksync_barrier::sync::Arc<W> {
+    #[inline(always)]
+    fn futex_load(&self) -> u32 {
+        (**self).futex_load()
+    }
+    #[inline(always)]
+    fn futex_addr(&self) -> usize {
+        (**self).futex_addr()
+    }
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn futex_ptr(&self) -> *mut u32 {
+        (**self).futex_ptr()
     }
 }
 
