@@ -11,9 +11,10 @@ penalised on a shared machine). For every benchmark the script keeps criterion's
 round and prints, per bench, a markdown table of both rounds and their mean; docs/perf.md quotes
 these tables. Raw results go to target/perf/<bench>.json.
 
-The contended throughput tables come from the ksync tool instead:
+The contended throughput tables come from the ksync tool instead; this script renders its JSON:
 
     cargo run --release -p ksync-cli -- bench --json ... > target/perf/bench.json
+    python3 scripts/perf.py --bench-json target/perf/bench.json
 """
 
 import argparse
@@ -57,12 +58,62 @@ def fmt_ns(x: float) -> str:
     return f"{x:.2f}"
 
 
+def fmt_mops(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def fmt_wait(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:.1f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+def bench_tables(path: Path) -> None:
+    """Markdown tables of a `ksync bench --json` run: one per (cs, ncs) shape, a row per lock,
+    a column per thread count with the median Mops/s and fairness; then the wait latencies."""
+    doc = json.loads(path.read_text())
+    pts = doc["points"]
+    cores = doc["machine"]["cores"]
+    locks = list(dict.fromkeys(p["lock"] for p in pts))
+    threads = sorted({p["threads"] for p in pts})
+    shapes = sorted({(p["cs"], p["ncs"]) for p in pts})
+    at = {(p["lock"], p["threads"], p["cs"], p["ncs"]): p for p in pts}
+    star = lambda t: f"{t}*" if t > cores else str(t)
+    for cs, ncs in shapes:
+        print(f"\n#### cs={cs}, ncs={ncs}: Mops/s (fairness)\n")
+        print("| lock | " + " | ".join(f"{star(t)} threads" for t in threads) + " |")
+        print("|---|" + "---|" * len(threads))
+        for lock in locks:
+            cells = []
+            for t in threads:
+                p = at.get((lock, t, cs, ncs))
+                cells.append("-" if p is None else f"{fmt_mops(p['mops'])} ({p['fairness']:.2f})")
+            print(f"| `{lock}` | " + " | ".join(cells) + " |")
+    for cs, ncs in shapes:
+        print(f"\n#### cs={cs}, ncs={ncs}: wait p99 / max\n")
+        print("| lock | " + " | ".join(f"{star(t)} threads" for t in threads) + " |")
+        print("|---|" + "---|" * len(threads))
+        for lock in locks:
+            cells = []
+            for t in threads:
+                p = at.get((lock, t, cs, ncs))
+                w = p and p["wait_ns"]
+                cells.append("-" if not w else f"{fmt_wait(w['p99'])} / {fmt_wait(w['max'])}")
+            print(f"| `{lock}` | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("benches", nargs="*", default=BENCHES)
     ap.add_argument("--warm-up", type=float, default=1.0, help="criterion warm-up seconds")
     ap.add_argument("--measure", type=float, default=2.0, help="criterion measurement seconds")
+    ap.add_argument("--bench-json", type=Path, help="render a `ksync bench --json` file and exit")
     args = ap.parse_args()
+    if args.bench_json:
+        bench_tables(args.bench_json)
+        return
     out_dir = target_dir() / "perf"
     out_dir.mkdir(parents=True, exist_ok=True)
     for bench in args.benches:

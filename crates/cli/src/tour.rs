@@ -1,4 +1,4 @@
-//! The tour: what `ksync` with no subcommand runs. In about a minute and a half it shows a new
+//! The tour: what `ksync` with no subcommand runs. In under two minutes it shows a new
 //! user that the memory-model barriers hold on this CPU, that every ksync lock survives
 //! locktorture, and how fast the locks are next to std and parking_lot.
 
@@ -29,7 +29,7 @@ pub struct Args {
     pub litmus_time: Duration,
 
     /// Torture time per lock
-    #[arg(long, default_value = "3s", value_parser = options::positive_duration)]
+    #[arg(long, default_value = "5s", value_parser = options::positive_duration)]
     pub torture_duration: Duration,
 
     /// Total measuring time of the benchmark summary
@@ -41,7 +41,7 @@ impl Default for Args {
     fn default() -> Self {
         Args {
             litmus_time: Duration::from_millis(500),
-            torture_duration: Duration::from_secs(3),
+            torture_duration: Duration::from_secs(5),
             bench_budget: Duration::from_secs(60),
         }
     }

@@ -20,7 +20,8 @@ const DIAGRAM: &str = "\
     fast lock: cmpxchg 0 -> current     fast unlock: cmpxchg current -> 0 (fails on any flag)";
 
 /// Runs the scenario and renders it; returns the text and whether it looks like the kernel's
-/// protocol (starts with the fast path, queues a waiter, ends unlocked with no flags).
+/// protocol (starts with the fast path; with two or more contenders sets WAITERS, then HANDOFF,
+/// hands over with PICKUP and is picked up; ends unlocked with no flags).
 pub fn render(contenders: usize) -> (String, bool) {
     let events = trace::scenario(contenders);
     let mut names = HashMap::new();
@@ -36,7 +37,7 @@ pub fn render(contenders: usize) -> (String, bool) {
     let _ = writeln!(out, "{DIAGRAM}\n");
     let _ = writeln!(
         out,
-        "  {:>4}  {:<4} {:<12} {:<58} owner|flags",
+        "  {:>4}  {:<4} {:<12} {:<66} owner|flags",
         "step", "who", "event", "what"
     );
     let steps: Vec<&trace::Event> = trace::transitions(&events).collect();
@@ -48,7 +49,7 @@ pub fn render(contenders: usize) -> (String, bool) {
         }
         let _ = writeln!(
             out,
-            "  {:>4}  T{:<3} {:<12} {:<58} {}",
+            "  {:>4}  T{:<3} {:<12} {:<66} {}",
             i + 1,
             names[&e.serial],
             format!("{:?}", e.step),
@@ -57,15 +58,17 @@ pub fn render(contenders: usize) -> (String, bool) {
         );
     }
     let ok = steps.first().map(|e| e.step) == Some(Step::Fast)
-        && steps
+        && [Step::Waiters, Step::SetHandoff, Step::Handoff, Step::Pickup]
             .iter()
-            .any(|e| e.step == Step::Waiters || contenders == 1)
+            .all(|want| contenders == 1 || steps.iter().any(|e| e.step == *want))
         && steps.last().is_some_and(|e| e.word == 0);
     let _ = writeln!(
         out,
         "\n  {} steps: {}",
         steps.len(),
-        if ok {
+        if ok && contenders > 1 {
+            "WAITERS, HANDOFF, PICKUP as in the kernel; ended unlocked with no flag left set"
+        } else if ok {
             "ended unlocked with no flag left set"
         } else {
             "UNEXPECTED: see the steps above"

@@ -356,7 +356,14 @@ fn trace_mutex_prints_the_owner_word_protocol() {
     let o = ksync(&["trace", "mutex", "--contenders", "3"]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    for step in ["fast path", "first waiter queued", "fast unlock"] {
+    for step in [
+        "fast path",
+        "first waiter queued",
+        "HANDOFF set",
+        "handed to the first waiter",
+        "picked up the handoff",
+        "fast unlock",
+    ] {
         assert!(out.contains(step), "{step} missing:\n{out}");
     }
     assert!(

@@ -77,9 +77,9 @@
 //!
 //! | operation | cost | why |
 //! |---|---|---|
-//! | [`wake_one`] with no waiter | ~350 ns | one `FUTEX_WAKE` syscall that finds an empty bucket |
+//! | [`wake_one`] with no waiter | ~230 ns | one `FUTEX_WAKE` syscall that finds an empty bucket |
 //! | [`wait`] whose word already differs | a few ns | a relaxed load in user space (no syscall) |
-//! | [`wait`] whose word changes just before the kernel's check | ~350 ns | one syscall, `EAGAIN` |
+//! | [`wait`] whose word changes just before the kernel's check | ~230 ns | one syscall, `EAGAIN` |
 //! | [`wait`] with a zero timeout (or a deadline already passed) | a few ns | answered in user space |
 //! | [`wait`] with a 1 µs timeout that expires | ~60 µs | a real sleep, stretched by the timer slack |
 //! | a sleep/wake round trip between two threads | ~5-10 µs | two wakeups of a sleeping thread |

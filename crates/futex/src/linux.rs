@@ -51,7 +51,7 @@ pub(crate) fn wait<W: FutexWord + ?Sized>(
     timeout: Option<Duration>,
 ) -> WaitResult {
     // The cheap check first, as KVM's `pv_wait` (`kvm_wait`) reads the byte before it halts:
-    // a word that already differs needs no syscall (~1 ns instead of ~350 ns). Relaxed: the
+    // a word that already differs needs no syscall (~1 ns instead of ~230 ns). Relaxed: the
     // contract promises no ordering; the kernel re-checks under its bucket lock if we go on.
     if word.futex_load() != expected {
         return WaitResult::Mismatch;

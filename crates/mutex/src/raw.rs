@@ -439,6 +439,8 @@ impl RawMutex {
             // (a waiter set WAITERS or HANDOFF meanwhile) is unordered and refreshes `owner`.
             if self.owner.val.try_cmpxchg_release(&mut owner, released) {
                 trace_step!(&self.owner, Step::Release, released);
+                #[cfg(all(feature = "trace", not(loom)))]
+                crate::trace::after_release(self);
                 // No waiters, or a woken waiter has yet to re-check (it will see this release:
                 // the handshake in `woken`): nobody to wake.
                 if owner & MUTEX_FLAG_WAITERS == 0 || self.woken.pending() {

@@ -99,10 +99,17 @@ mod imp {
     static EVENTS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
     static SESSION: Mutex<()> = Mutex::new(());
 
+    /// Whether a recording runs. Checked before a hook evaluates its word, so that a build with
+    /// the feature pays one load of this (never written while no recording runs, so always
+    /// shared in every cache) per hook, and no extra access to the lock itself.
     #[inline]
-    pub(crate) fn record(lock: usize, step: Step, word: isize) {
+    pub(crate) fn recording() -> bool {
         // Relaxed: a racy on/off switch; the events themselves go through a mutex.
-        if RECORDING.load(Ordering::Relaxed) {
+        RECORDING.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record(lock: usize, step: Step, word: isize) {
+        if recording() {
             let serial = ksync_percpu::current().serial();
             EVENTS
                 .lock()
@@ -162,11 +169,22 @@ pub fn __record(lock: usize, step: Step, word: isize) {
     imp::record(lock, step, word);
 }
 
-/// Reports a step; expands to nothing without the `trace` feature.
+#[cfg(feature = "trace")]
+#[doc(hidden)]
+#[inline(always)]
+pub fn __recording() -> bool {
+    imp::recording()
+}
+
+/// Reports a step; expands to nothing without the `trace` feature, and to one load of the
+/// recording switch with it.
 macro_rules! trace_step {
     ($lock:expr, $step:expr, $word:expr) => {{
+        // The word (often a fresh read of the lock) is evaluated only while a recording runs:
+        // an unconditional read after an unlock's byte store would cost a store-to-load
+        // forwarding stall on every unlock of a build that merely has the feature on.
         #[cfg(feature = "trace")]
-        {
+        if $crate::trace::__recording() {
             $crate::trace::__record($lock as *const _ as usize, $step, $word);
         }
         // Type-checked, never run: the compiler removes it.
@@ -178,6 +196,24 @@ macro_rules! trace_step {
 }
 pub(crate) use trace_step;
 
+#[cfg(all(feature = "trace", not(loom)))]
+std::thread_local! {
+    /// A one-shot hook the scenario sets on its own thread: run by a slow unlock right after it
+    /// released the owner word and before it wakes the first waiter (see [`after_release`]).
+    static AFTER_RELEASE: core::cell::Cell<Option<fn(&crate::RawMutex)>> =
+        const { core::cell::Cell::new(None) };
+}
+
+/// Called by the slow unlock between releasing the owner word and waking the first waiter: the
+/// one window in which another task can take the mutex before the woken waiter runs. The
+/// scripted scenario uses it to make its steal deterministic; nothing else sets the hook.
+#[cfg(all(feature = "trace", not(loom)))]
+pub(crate) fn after_release(m: &crate::RawMutex) {
+    if let Some(hook) = AFTER_RELEASE.with(|h| h.take()) {
+        hook(m);
+    }
+}
+
 /// Runs a scripted `contenders`-thread scenario on a fresh [`RawMutex`](crate::RawMutex) and
 /// returns its recorded events: the owner word through the fast path, queueing, a steal, HANDOFF,
 /// PICKUP, the wake path and the last waiter clearing the flags.
@@ -188,10 +224,10 @@ pub(crate) use trace_step;
 /// takes the mutex back, a steal; contender 1 wakes, loses, and sets HANDOFF; contender 0's next
 /// unlock hands the mutex to it (PICKUP). From there each holder releases with a plain unlock,
 /// which wakes the next waiter, and the last one out clears the flags. Every step waits for the
-/// owner word (or the wait list) to show the previous one, so the sequence is the same on every
-/// run, except in the unlikely case that contender 1 is scheduled within the nanoseconds between
-/// contender 0's release and its steal: then contender 1 simply takes the mutex, and the trace
-/// shows that instead of the handoff.
+/// owner word (or the wait list) to show the previous one, and the steal happens inside the
+/// release, between clearing the owner and waking contender 1 (a trace-only hook in the slow
+/// unlock), so the sequence is the same on every run. Without the hook, a woken waiter that
+/// was still spinning on its wake-up would usually win the race against the steal.
 ///
 /// ```
 /// # #[cfg(not(loom))] {
@@ -260,16 +296,25 @@ pub fn scenario(contenders: usize) -> Vec<Event> {
                 task.is_blocked() && script.m.waiters().iter().any(|t| core::ptr::eq(*t, task))
             });
         }
+        // Steal it back inside the release, before contender 1 is woken: it then loses, asks
+        // for a handoff, and our next unlock hands over.
+        std::thread_local! {
+            static STOLEN: core::cell::Cell<Option<crate::RawMutexGuard>> =
+                const { core::cell::Cell::new(None) };
+        }
+        fn steal(m: &RawMutex) {
+            STOLEN.with(|s| s.set(m.try_lock()));
+        }
+        if contenders > 1 {
+            AFTER_RELEASE.with(|h| h.set(Some(steal)));
+        }
         // SAFETY: taken above by this thread.
         unsafe { script.m.unlock(g0) };
-        if contenders > 1 {
-            // Steal it back before the woken contender 1 runs; it then loses and asks for a
-            // handoff, and our next unlock hands over.
-            if let Some(g) = script.m.try_lock() {
-                wait_until(|| script.m.state().handoff());
-                // SAFETY: taken just above.
-                unsafe { script.m.unlock(g) };
-            }
+        AFTER_RELEASE.with(|h| h.set(None));
+        if let Some(g) = STOLEN.with(|s| s.take()) {
+            wait_until(|| script.m.state().handoff());
+            // SAFETY: taken by `steal`, on this thread, during the unlock above.
+            unsafe { script.m.unlock(g) };
         }
         for k in 1..contenders {
             wait_until(|| script.acquired.load(SeqCst) > k);

@@ -50,7 +50,7 @@
 //! The token's sequence number and the CAS keep a *stale* wake (a waker that read the token of
 //! an earlier sleep, then was delayed) from touching a later sleep: its CAS fails, so it does not
 //! even make the system call. Disarming after every wake-up makes wakers skip the system call
-//! (~350 ns) whenever the waiter is already awake, which is the common case under contention:
+//! (~230 ns) whenever the waiter is already awake, which is the common case under contention:
 //! the first waiter is woken once, and every unlock until it runs finds it awake. A stale wake can
 //! at worst wake a later sleep spuriously (only if 2^31 arms happened in between), which every
 //! sleep loop tolerates.

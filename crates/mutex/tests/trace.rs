@@ -35,57 +35,48 @@ fn scenario_walks_the_owner_word() {
         .collect();
     let shape: Vec<Step> = steps.iter().map(|(s, _)| *s).collect();
     let text = format!("{steps:?}");
-    if shape.contains(&Step::SetHandoff) {
-        // The scripted path: contender 0 steals back the mutex it just released, the woken
-        // contender 1 loses and asks for a handoff, and gets it.
-        assert_eq!(
-            shape,
-            [
-                Step::Fast,
-                Step::Waiters,
-                Step::Release,
-                Step::Took,
-                Step::SetHandoff,
-                Step::Handoff,
-                Step::Pickup,
-                Step::Release,
-                Step::Took,
-                Step::ClearFlags,
-                Step::Unlock,
-            ],
-            "{text}"
-        );
-        // Compare descriptors by address (the owner field), not by serial: the contenders have
-        // exited, and a descriptor's serial changes when it is recycled.
-        let task = |w: isize| w & !ksync_mutex::MUTEX_FLAGS;
-        let fast = events[0].word;
-        let handoff = trace::transitions(&events)
-            .find(|e| e.step == Step::Handoff)
-            .expect("a handoff");
-        assert_ne!(task(handoff.word), task(fast), "{text}");
-        assert!(
-            handoff.state().pickup() && handoff.state().waiters(),
-            "{text}"
-        );
-        // PICKUP is taken by the task the handoff named, and clears only PICKUP.
-        let pickup = events
-            .iter()
-            .find(|e| e.step == Step::Pickup)
-            .expect("a pickup");
-        assert_eq!(
-            pickup.word,
-            handoff.word & !ksync_mutex::MUTEX_FLAG_PICKUP,
-            "{text}"
-        );
-    } else {
-        // Contender 1 ran before the steal: it simply took the free mutex.
-        assert_eq!(
-            &shape[..3],
-            [Step::Fast, Step::Waiters, Step::Release],
-            "{text}"
-        );
-    }
-    // Whatever the path: the last waiter out clears the flags once, and the mutex ends free.
+    // Contender 0 steals back the mutex it just released (inside the release, before contender
+    // 1 is woken), the woken contender 1 loses and asks for a handoff, and gets it.
+    assert_eq!(
+        shape,
+        [
+            Step::Fast,
+            Step::Waiters,
+            Step::Release,
+            Step::Took,
+            Step::SetHandoff,
+            Step::Handoff,
+            Step::Pickup,
+            Step::Release,
+            Step::Took,
+            Step::ClearFlags,
+            Step::Unlock,
+        ],
+        "{text}"
+    );
+    // Compare descriptors by address (the owner field), not by serial: the contenders have
+    // exited, and a descriptor's serial changes when it is recycled.
+    let task = |w: isize| w & !ksync_mutex::MUTEX_FLAGS;
+    let fast = events[0].word;
+    let handoff = trace::transitions(&events)
+        .find(|e| e.step == Step::Handoff)
+        .expect("a handoff");
+    assert_ne!(task(handoff.word), task(fast), "{text}");
+    assert!(
+        handoff.state().pickup() && handoff.state().waiters(),
+        "{text}"
+    );
+    // PICKUP is taken by the task the handoff named, and clears only PICKUP.
+    let pickup = events
+        .iter()
+        .find(|e| e.step == Step::Pickup)
+        .expect("a pickup");
+    assert_eq!(
+        pickup.word,
+        handoff.word & !ksync_mutex::MUTEX_FLAG_PICKUP,
+        "{text}"
+    );
+    // The last waiter out clears the flags once, and the mutex ends free.
     assert_eq!(
         shape.iter().filter(|s| **s == Step::ClearFlags).count(),
         1,

@@ -116,10 +116,17 @@ mod imp {
     static EVENTS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
     static SESSION: Mutex<()> = Mutex::new(());
 
+    /// Whether a recording runs. Checked before a hook evaluates its word, so that a build with
+    /// the feature pays one load of this (never written while no recording runs, so always
+    /// shared in every cache) per hook, and no extra access to the lock itself.
     #[inline]
-    pub(crate) fn record(lock: usize, step: Step, word: u32) {
+    pub(crate) fn recording() -> bool {
         // Relaxed: a racy on/off switch; the events themselves go through a mutex.
-        if RECORDING.load(Ordering::Relaxed) {
+        RECORDING.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record(lock: usize, step: Step, word: u32) {
+        if recording() {
             let slot = ksync_percpu::this_slot();
             EVENTS
                 .lock()
@@ -176,11 +183,22 @@ pub fn __record(lock: usize, step: Step, word: u32) {
     imp::record(lock, step, word);
 }
 
-/// Reports a step; expands to nothing without the `trace` feature.
+#[cfg(feature = "trace")]
+#[doc(hidden)]
+#[inline(always)]
+pub fn __recording() -> bool {
+    imp::recording()
+}
+
+/// Reports a step; expands to nothing without the `trace` feature, and to one load of the
+/// recording switch with it.
 macro_rules! trace_step {
     ($lock:expr, $step:expr, $word:expr) => {{
+        // The word (often a fresh read of the lock) is evaluated only while a recording runs:
+        // an unconditional read after an unlock's byte store would cost a store-to-load
+        // forwarding stall on every unlock of a build that merely has the feature on.
         #[cfg(feature = "trace")]
-        {
+        if $crate::trace::__recording() {
             $crate::trace::__record($lock as *const _ as usize, $step, $word);
         }
         // Type-checked, never run: the compiler removes it.
