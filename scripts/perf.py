@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["barrier", "atomic", "futex", "refcount", "spinlock", "mutex", "compat"]
+BENCHES = ["barrier", "atomic", "percpu", "futex", "refcount", "spinlock", "mutex", "compat"]
 
 
 def target_dir() -> Path:
