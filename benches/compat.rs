@@ -66,7 +66,7 @@ fn contended(c: &mut Criterion) {
                     let p = throughput::run(lock, threads, 1, 10, Duration::from_millis(20))
                         .expect("a registered lock");
                     assert!(p.excluded(), "{lock} lost updates");
-                    p.time_per_acquisition().mul_f64(iters as f64)
+                    p.time_for(iters)
                 })
             });
         }

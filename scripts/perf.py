@@ -81,27 +81,21 @@ def bench_tables(path: Path) -> None:
     shapes = sorted({(p["cs"], p["ncs"]) for p in pts})
     at = {(p["lock"], p["threads"], p["cs"], p["ncs"]): p for p in pts}
     star = lambda t: f"{t}*" if t > cores else str(t)
-    for cs, ncs in shapes:
-        print(f"\n#### cs={cs}, ncs={ncs}: Mops/s (fairness)\n")
-        print("| lock | " + " | ".join(f"{star(t)} threads" for t in threads) + " |")
-        print("|---|" + "---|" * len(threads))
-        for lock in locks:
-            cells = []
-            for t in threads:
-                p = at.get((lock, t, cs, ncs))
-                cells.append("-" if p is None else f"{fmt_mops(p['mops'])} ({p['fairness']:.2f})")
-            print(f"| `{lock}` | " + " | ".join(cells) + " |")
-    for cs, ncs in shapes:
-        print(f"\n#### cs={cs}, ncs={ncs}: wait p99 / max\n")
-        print("| lock | " + " | ".join(f"{star(t)} threads" for t in threads) + " |")
-        print("|---|" + "---|" * len(threads))
-        for lock in locks:
-            cells = []
-            for t in threads:
-                p = at.get((lock, t, cs, ncs))
-                w = p and p["wait_ns"]
-                cells.append("-" if not w else f"{fmt_wait(w['p99'])} / {fmt_wait(w['max'])}")
-            print(f"| `{lock}` | " + " | ".join(cells) + " |")
+    def cell_mops(p: dict) -> str:
+        return f"{fmt_mops(p['mops'])} ({p['fairness']:.2f})"
+
+    def cell_wait(p: dict) -> str:
+        w = p["wait_ns"]
+        return f"{fmt_wait(w['p99'])} / {fmt_wait(w['max'])}" if w else "-"
+
+    for title, cell in (("Mops/s (fairness)", cell_mops), ("wait p99 / max", cell_wait)):
+        for cs, ncs in shapes:
+            print(f"\n#### cs={cs}, ncs={ncs}: {title}\n")
+            print("| lock | " + " | ".join(f"{star(t)} threads" for t in threads) + " |")
+            print("|---|" + "---|" * len(threads))
+            for lock in locks:
+                p = [at.get((lock, t, cs, ncs)) for t in threads]
+                print(f"| `{lock}` | " + " | ".join("-" if q is None else cell(q) for q in p) + " |")
 
 
 def main() -> None:

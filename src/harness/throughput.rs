@@ -46,7 +46,7 @@
 //!             b.iter_custom(|iters| {
 //!                 let p = throughput::run(lock, 4, 1, 10, Duration::from_millis(50)).unwrap();
 //!                 // Time per acquisition (all threads together), times the iterations asked for.
-//!                 p.time_per_acquisition().mul_f64(iters as f64)
+//!                 p.time_for(iters)
 //!             })
 //!         });
 //!     }
@@ -171,14 +171,21 @@ impl Point {
         }
     }
 
-    /// Elapsed time divided by the acquisitions: the reciprocal of the throughput (what a
-    /// criterion bench reports per iteration). `elapsed` itself when nothing was acquired.
+    /// Elapsed time divided by the acquisitions: the reciprocal of the throughput.
+    /// `elapsed` itself when nothing was acquired. A `Duration` has whole nanoseconds, so this
+    /// is rounded to 1 ns; for a criterion bench use [`time_for`](Self::time_for).
     pub fn time_per_acquisition(&self) -> Duration {
         if self.total == 0 {
             self.elapsed
         } else {
             self.elapsed.div_f64(self.total as f64)
         }
+    }
+
+    /// The time `n` acquisitions took at this point's rate (what `iter_custom` returns for `n`
+    /// iterations), scaled before rounding so that criterion sees sub-nanosecond differences.
+    pub fn time_for(&self, n: u64) -> Duration {
+        Duration::from_secs_f64(self.elapsed.as_secs_f64() * n as f64 / self.total.max(1) as f64)
     }
 
     /// Whether the payload counter matches the acquisitions (no update lost to a second
@@ -445,5 +452,15 @@ mod tests {
         assert_eq!(p.mops(), 2.0);
         assert_eq!(p.fairness(), 1.0 / 3.0);
         assert_eq!(p.time_per_acquisition(), Duration::from_nanos(500));
+        assert_eq!(p.time_for(3), Duration::from_nanos(1500));
+        // 666.67 ns per acquisition: per-acquisition rounds, `time_for` scales first.
+        let q = Point {
+            per_thread: vec![1_000_000, 2_000_000],
+            total: 3_000_000,
+            payload_count: 3_000_000,
+            ..p
+        };
+        assert_eq!(q.time_per_acquisition(), Duration::from_nanos(666));
+        assert_eq!(q.time_for(3_000_000), Duration::from_secs(2));
     }
 }

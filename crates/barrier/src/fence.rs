@@ -192,8 +192,9 @@ pub fn wmb() {
 /// * **x86-64 (asm backend):** no instruction, as in the kernel: every RMW of `ksync-atomic` is
 ///   a `lock`-prefixed asm instruction, itself a full barrier and a compiler barrier. Only
 ///   a compiler barrier is emitted here. With the asm backend this is exact for ksync-atomic's
-///   operations; for a `core` atomic RMW it holds on the hardware but the Rust model only
-///   promises it when the RMW is `SeqCst`.
+///   operations. For a `core` atomic RMW it holds on the hardware, but the Rust model promises
+///   it for none, `SeqCst` included: a `SeqCst` RMW does not order the relaxed accesses around
+///   it (pitfall 9). Pair it with ksync-atomic's RMWs, or use [`smp_mb`].
 /// * **portable:** `fence(SeqCst)`, because ksync-atomic's relaxed RMWs are then Rust relaxed
 ///   atomics, which a bare RMW does not order.
 #[inline(always)]

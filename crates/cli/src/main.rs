@@ -1,13 +1,13 @@
-//! `ksync`: the ksync tool. locktorture, lock benchmarks, LKMM litmus tests and (soon) lock-word
-//! traces in one command; with no subcommand, a tour of all of them in about a minute and a half.
+//! `ksync`: the ksync tool. locktorture, lock benchmarks, LKMM litmus tests and lock-word traces
+//! in one command; with no subcommand, a tour of all of them in about a minute and a half.
 //!
 //! The engines live in the `ksync` library (`ksync::harness`, feature `harness`) and in
 //! `ksync_barrier::litmus`; this binary parses the command line, runs them, and prints.
 //! `docs/cli.md` documents every subcommand and how locktorture's parameters map to ours.
 //!
 //! Exit status: 0 when everything passed; 1 when a check failed (a torture FAILURE, a litmus
-//! outcome the LKMM forbids, a benchmark that lost updates, or a subcommand not available in
-//! this build); 2 for bad command-line input.
+//! outcome the LKMM forbids, a benchmark that lost updates, or a trace that left the kernel's
+//! state diagram); 2 for bad command-line input.
 
 mod bench;
 mod chart;
@@ -45,8 +45,8 @@ enum Command {
     /// The LKMM litmus tests (SB, MP, LB, R, with and without barriers) on real threads: each
     /// outcome's count, and whether the kernel's memory model allows it.
     Litmus(litmus::Args),
-    /// Trace a lock word through a scripted contention scenario (not available in this build
-    /// yet).
+    /// Trace a lock word (qspinlock or mutex) through a scripted contention scenario, step by
+    /// step, next to the kernel's state diagram.
     Trace(trace::Args),
     /// The tour (what `ksync` with no subcommand runs), with its step lengths adjustable.
     Tour(tour::Args),

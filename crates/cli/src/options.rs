@@ -19,10 +19,19 @@ pub fn lock_parser() -> PossibleValuesParser {
     }))
 }
 
-/// A duration in humantime's syntax: `500ms`, `2s`, `1m`, `1m 30s`.
+/// The longest duration any option takes: a week. Longer ones would overflow the deadlines
+/// and the products (`duration x tests`) the tool computes from them.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A duration in humantime's syntax: `500ms`, `2s`, `1m`, `1m 30s`; at most a week.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 500ms, 2s or 1m"))
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 500ms, 2s or 1m"))?;
+    if d > MAX_DURATION {
+        Err(format!("`{text}` is longer than the limit of a week (7d)"))
+    } else {
+        Ok(d)
+    }
 }
 
 /// A duration that must be longer than zero.

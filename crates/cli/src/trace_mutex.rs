@@ -42,10 +42,15 @@ pub fn render(contenders: usize) -> (String, bool) {
     );
     let steps: Vec<&trace::Event> = trace::transitions(&events).collect();
     for (i, e) in steps.iter().enumerate() {
-        let mut word = e.state().to_string();
-        // Name owners by thread (T0, T1, ...) rather than by descriptor serial.
-        for (serial, t) in &names {
-            word = word.replace(&format!("#{serial}"), &format!("T{t}"));
+        // Name the owner by thread (T0, T1, ...) rather than by descriptor serial. Only the
+        // owner's own `#serial` is renamed: a text replace over every serial would also hit
+        // `#1` inside `#12`.
+        let state = e.state();
+        let mut word = state.to_string();
+        if let Some(task) = state.owner() {
+            if let Some(t) = names.get(&task.serial()) {
+                word = word.replacen(&format!("#{}", task.serial()), &format!("T{t}"), 1);
+            }
         }
         let _ = writeln!(
             out,

@@ -122,7 +122,7 @@ fn torture_with_every_knob_succeeds() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("long holds: "), "{out}");
     assert!(out.contains("stutter pauses: "), "{out}");
-    assert!(out.contains("shuffle"), "{out}");
+    assert!(out.contains("CPU shuffles: "), "{out}");
     assert!(
         out.contains("nwriters_stress=3 duration=500ms hold=50 long_hold=20ms stutter=100ms shuffle_interval=100ms stat_interval=200ms"),
         "{out}"
@@ -168,6 +168,8 @@ fn bad_input_is_a_usage_error() {
     usage_error(&["torture", "--duration", "fast"], "not a duration");
     usage_error(&["torture", "--duration", "0s"], "longer than zero");
     usage_error(&["bench", "--duration=-1s"], "not a duration");
+    usage_error(&["torture", "--duration", "1000y"], "longer than the limit");
+    usage_error(&["tour", "--bench-budget", "8d"], "longer than the limit");
     usage_error(&["bench", "--rounds", "0"], "0 is not in 1..=99");
     usage_error(&["torture", "--stat-interval", "1ns"], "at least 1ms");
     usage_error(&["torture", "--hold", "2000000"], "not in 0..=1000000");

@@ -207,10 +207,14 @@ std::thread_local! {
 /// Called by the slow unlock between releasing the owner word and waking the first waiter: the
 /// one window in which another task can take the mutex before the woken waiter runs. The
 /// scripted scenario uses it to make its steal deterministic; nothing else sets the hook.
+/// Outside a recording it costs what a trace hook costs: one load of the recording switch.
 #[cfg(all(feature = "trace", not(loom)))]
+#[inline(always)]
 pub(crate) fn after_release(m: &crate::RawMutex) {
-    if let Some(hook) = AFTER_RELEASE.with(|h| h.take()) {
-        hook(m);
+    if imp::recording() {
+        if let Some(hook) = AFTER_RELEASE.with(|h| h.take()) {
+            hook(m);
+        }
     }
 }
 
@@ -231,7 +235,6 @@ pub(crate) fn after_release(m: &crate::RawMutex) {
 ///
 /// ```
 /// # #[cfg(not(loom))] {
-/// # if !ksync_mutex::trace::ENABLED { return; }
 /// let events = ksync_mutex::trace::scenario(3);
 /// let steps: Vec<_> = ksync_mutex::trace::transitions(&events).map(|e| e.step).collect();
 /// assert_eq!(steps[0], ksync_mutex::trace::Step::Fast);

@@ -142,21 +142,28 @@ fn unlock_fair_hands_off_with_pickup() {
     let (h, task) = spawn_with_task(move || {
         let g = m2.lock();
         got2.store(true, SeqCst);
-        g.owner().serial()
+        let serial = g.owner().serial();
+        // SAFETY: ours.
+        unsafe { m2.unlock(g) };
+        serial
     });
     wait_asleep(&m, task);
+    let addr = &*m as *const RawMutex as usize;
     // SAFETY: ours.
-    unsafe { m.unlock_fair(g) };
-    // Handed off: the owner field names the waiter at once (with PICKUP until it runs), so
-    // nobody else can take the mutex, however fast.
-    let s = m.state();
-    assert!(
-        std::ptr::eq(s.owner().unwrap(), task),
-        "owner word after unlock_fair: {s}"
-    );
-    assert!(m.try_lock().is_none());
+    let ((), events) = ksync_mutex::trace::record(|| unsafe { m.unlock_fair(g) });
+    // Handed off: the release itself wrote the waiter into the owner field with PICKUP, so
+    // nobody else could take the mutex in between, however fast. (Reading the owner word
+    // afterwards could not tell a handoff from a waiter that woke and took a released mutex.)
+    let handoff = events
+        .iter()
+        .find(|e| e.lock == addr && e.step == ksync_mutex::trace::Step::Handoff)
+        .unwrap_or_else(|| panic!("unlock_fair made no handoff: {events:?}"));
+    let s = handoff.state();
+    assert!(s.pickup() && s.waiters(), "handoff word: {s}");
+    assert!(std::ptr::eq(s.owner().unwrap(), task), "handoff word: {s}");
     assert_eq!(h.join().unwrap(), task.serial());
     assert!(got.load(SeqCst));
+    assert_eq!(m.state().word, 0, "picked up and released: no flag left");
 }
 
 #[test]

@@ -71,35 +71,6 @@ fn live_threads_have_distinct_slots_descriptors_and_serials() {
 }
 
 #[test]
-fn recycled_descriptor_is_reset_and_gets_a_new_serial() {
-    let (addr, serial) = thread::spawn(|| {
-        let t = current();
-        t.futex().store(42, Ordering::Relaxed);
-        t.set_blocked(true);
-        (t as *const Task as usize, t.serial())
-    })
-    .join()
-    .unwrap();
-    // Whatever descriptor the next thread gets (often the same one: lowest slot first), it
-    // starts clean and with a serial never seen before.
-    let (addr2, serial2, futex, blocked) = thread::spawn(|| {
-        let t = current();
-        (
-            t as *const Task as usize,
-            t.serial(),
-            t.futex().load(Ordering::Relaxed),
-            t.is_blocked(),
-        )
-    })
-    .join()
-    .unwrap();
-    assert_ne!(serial, serial2);
-    assert_eq!(futex, 0);
-    assert!(!blocked);
-    let _ = (addr, addr2);
-}
-
-#[test]
 fn blocked_flag_and_names() {
     let h = thread::Builder::new()
         .name("ksync-worker".into())

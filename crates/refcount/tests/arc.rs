@@ -133,13 +133,6 @@ fn traits_like_std() {
     assert_eq!(pinned.as_str(), "p");
 }
 
-#[test]
-fn arc_of_a_non_send_type_is_neither_send_nor_sync() {
-    // Checked at compile time in the crate; here, that an Arc of a Send + Sync type is both.
-    fn is_send_sync<T: Send + Sync>() {}
-    is_send_sync::<Arc<Vec<u8>>>();
-}
-
 /// Many threads clone and drop one value; the main thread drops its reference early, so the
 /// last reference is a worker's. Each worker checks, while it holds a clone, that the value has
 /// not been dropped (an early free would show up as `drops == 1` with a clone still alive).

@@ -50,7 +50,7 @@ pub enum Step {
     HeadLocked,
     /// Paravirt: the queue head marked the lock SLOW and sleeps on the lock word.
     HeadSleeps,
-    /// Paravirt: the successor sleeps; its wake is deferred to our unlock (lock marked SLOW).
+    /// Paravirt: the successor sleeps; its wake is deferred to our unlock (lock marked KICK).
     KickDeferred,
     /// Paravirt: the slow unlock released a SLOW lock and woke the sleeper.
     UnlockSlow,

@@ -235,12 +235,16 @@ fn qspinlock_native_pending_handover_vs_fast_path() {
 /// Runs a paravirt model with the given spin threshold. The threshold is process-wide and loom
 /// needs a deterministic model, so paravirt models run one at a time.
 fn paravirt_with_threshold(threshold: u32, f: impl Fn() + Send + Sync + 'static) {
+    paravirt_with(threshold, builder(), f);
+}
+
+fn paravirt_with(threshold: u32, b: loom::model::Builder, f: impl Fn() + Send + Sync + 'static) {
     use std::sync::atomic::Ordering::SeqCst;
     use std::sync::Mutex;
     static SERIAL: Mutex<()> = Mutex::new(());
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     ksync_spinlock::qspinlock::LOOM_SPIN_THRESHOLD.store(threshold, SeqCst);
-    builder().check(f);
+    b.check(f);
 }
 
 /// Runs a paravirt model with waiters that sleep at once (spin threshold 0), so that every
@@ -281,5 +285,30 @@ fn qspinlock_paravirt_halted_queue_handoff_and_kick() {
         unsafe { Raw::unlock(&s.lock, g) };
         let c = arrive(&s); // may steal, or queue
         finish(&s, vec![a, b, c], 3);
+    });
+}
+
+/// The deferred kick against a successor that wakes early. The new owner (`a`, the head that
+/// took the lock) hands the head on to `b` and CASes `b`'s state HALTED -> HASHED; `b`, between
+/// its re-check and its futex wait, finds HASHED, returns, becomes head and marks the lock SLOW
+/// before sleeping on the lock word. `a`'s KICK must not erase that SLOW (a CAS, not a store),
+/// and `a`'s unlock must decide whom to wake from the byte its release replaced (the head may
+/// turn KICK into SLOW at any moment): otherwise `b` sleeps with nobody to wake it, a loom
+/// deadlock. It takes two preemptions (`b` before its futex wait, `a` inside the kick), so this
+/// model alone runs at bound 2; sleeping waiters keep it small.
+#[test]
+fn qspinlock_paravirt_kick_vs_early_head() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    paravirt_with(0, b, || {
+        let s = shared::<RawQSpinLock>();
+        let g = Raw::lock(&s.lock);
+        let a = arrive(&s); // head: sleeps on the lock word
+        thread::yield_now();
+        let b = arrive(&s); // queued behind: halts on its node
+        thread::yield_now();
+        // SAFETY: taken above.
+        unsafe { Raw::unlock(&s.lock, g) };
+        finish(&s, vec![a, b], 2);
     });
 }

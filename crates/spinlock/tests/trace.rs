@@ -166,16 +166,3 @@ fn four_contenders_hand_the_queue_head_on() {
     assert!(heads[0] < handoff && handoff < heads[1], "{events:?}");
     assert_ne!(events[heads[1]].slot, giver);
 }
-
-#[test]
-fn unlock_never_touches_pending_or_tail() {
-    // Every Unlock in every scenario only clears the locked byte.
-    for n in 1..=4 {
-        let events = trace::scenario_native(n);
-        for (i, e) in events.iter().enumerate() {
-            if e.step == Step::Unlock {
-                assert_eq!(e.state().locked, 0, "scenario {n}, event {i}: {e:?}");
-            }
-        }
-    }
-}

@@ -182,7 +182,7 @@ impl Pv for Paravirt {
             // unlock takes its slow path and wakes us. If the lock was free, the xchg took it.
             if lock.xchg_locked_slow() == 0 {
                 // Nobody else writes `locked` while we own it: turn SLOW back into LOCKED.
-                lock.set_locked_byte(_Q_LOCKED_VAL);
+                lock.set_locked_slow_to_locked();
                 let val = lock.read() | _Q_LOCKED_VAL;
                 trace_step!(lock, Step::HeadLocked, val);
                 return Some(val);
@@ -209,11 +209,13 @@ impl Pv for Paravirt {
         }
         // It sleeps. Waking it now would let it find the lock still held by us and sleep again:
         // mark the lock instead, so that our unlock wakes it (`_Q_KICK_VAL`: the sleeper is on
-        // its node). We own the lock, so a plain store of our own `locked` byte is enough. If
-        // the successor wakes early, becomes head and sleeps on the lock word, its xchg turns
-        // the mark into `_Q_SLOW_VAL` and our unlock wakes both words.
-        lock.set_locked_byte(_Q_KICK_VAL);
-        trace_step!(lock, Step::KickDeferred, lock.read());
+        // its node). A CAS, not a store: the successor may already have woken (a spurious
+        // wakeup, or its futex wait found HASHED), become head and marked the lock SLOW before
+        // sleeping on the lock word; a store would erase that and our unlock would wake only
+        // the node. Either way our unlock wakes the node; it wakes the lock word too if SLOW.
+        if lock.try_mark_kick() {
+            trace_step!(lock, Step::KickDeferred, lock.read());
+        }
         Some(next)
     }
 }
@@ -317,23 +319,32 @@ fn sleep_while(word: &ksync_atomic::Atomic, expected: u32) {
 #[cold]
 #[inline(never)]
 pub(crate) fn unlock_slowpath(lock: &QSpinWord, kick: Option<&'static QNode>) {
+    // Unordered: misuse detection only; the release below decides whom to wake.
     let val = lock.read();
-    let locked = val & _Q_LOCKED_MASK;
+    if val & _Q_LOCKED_MASK == 0 {
+        // The kernel WARNs "corrupted" here. Only a raw unlock of a lock that is not held gets
+        // here; say so instead of releasing someone's lock.
+        panic!(
+            "ksync qspinlock: unlock of a lock that is not held (lock word {:#010x}: {})",
+            val,
+            super::word::LockState::from_word(val)
+        );
+    }
+    // While we hold the lock the queue head may turn KICK into SLOW at any moment: decide from
+    // the byte the releasing RMW replaced, never from the read above.
+    let locked = lock.xchg_locked_release();
     let wake_word = match (locked, kick) {
         (_Q_SLOW_VAL, _) => true,
         (_Q_KICK_VAL, Some(_)) => false,
-        // The fast path handles LOCKED without a deferred kick; anything else is misuse.
-        _ => {
-            // The kernel WARNs "corrupted" here. Only a raw unlock of a lock that is not held
-            // (or memory corruption) gets here; say so instead of releasing someone's lock.
-            panic!(
-                "ksync qspinlock: unlock of a lock that is not held (lock word {:#010x}: {})",
-                val,
-                super::word::LockState::from_word(val)
-            )
-        }
+        // LOCKED without a deferred kick is the fast path's; anything else is corruption
+        // (already released: the lock is free now, and the panic says what was found).
+        _ => panic!(
+            "ksync qspinlock: corrupted lock word at unlock ({:#010x}: {}), deferred kick: {}",
+            val,
+            super::word::LockState::from_word(val),
+            kick.is_some()
+        ),
     };
-    lock.unlock_slow_release();
     // The address only (not dereferenced).
     trace_step!(lock, Step::UnlockSlow, val & !_Q_LOCKED_MASK);
     if let Some(node) = kick {

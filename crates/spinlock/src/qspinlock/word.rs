@@ -384,11 +384,28 @@ impl QSpinWord {
         self.val.cmpxchg_byte_release(0, _Q_LOCKED_VAL as u8, 0) == _Q_LOCKED_VAL as u8
     }
 
-    /// Paravirt unlock slow path: store-release 0 into `locked` (over `_Q_SLOW_VAL`).
+    /// Paravirt unlock slow path: `locked` -> 0 with an RMW, returning the byte it replaced
+    /// (`_Q_SLOW_VAL` or `_Q_KICK_VAL`).
+    ///
+    /// The kernel's is a store-release: nothing changes `locked` while it reads SLOW. ksync's
+    /// KICK is not that stable: the queue head may turn it into SLOW (its `xchg`) at any moment
+    /// while we hold the lock, so the decision to wake the lock word must come from the byte
+    /// the release actually replaced, not from an earlier read.
     #[inline(always)]
-    pub(crate) fn unlock_slow_release(&self) {
+    pub(crate) fn xchg_locked_release(&self) -> u32 {
         // Release: the critical section is ordered before the lock becomes free.
-        self.val.store_byte_release(0, 0);
+        self.val.xchg_byte_release(0, 0) as u32
+    }
+
+    /// The owner defers a kick (paravirt): `locked` LOCKED -> KICK. A CAS, not a store: the
+    /// queue head may have turned LOCKED into SLOW meanwhile, and SLOW must survive (the
+    /// unlock then wakes the lock word as well as the node). Returns whether KICK was set.
+    /// Unordered: the full barrier before the caller's state CAS orders what needs it.
+    #[inline(always)]
+    pub(crate) fn try_mark_kick(&self) -> bool {
+        self.val
+            .cmpxchg_byte_relaxed(0, _Q_LOCKED_VAL as u8, _Q_KICK_VAL as u8)
+            == _Q_LOCKED_VAL as u8
     }
 
     /// `xchg(&lock->locked, _Q_SLOW_VAL)` (paravirt head, before sleeping): fully ordered, so
@@ -399,11 +416,12 @@ impl QSpinWord {
         self.val.xchg_byte(0, _Q_SLOW_VAL as u8) as u32
     }
 
-    /// `WRITE_ONCE(lock->locked, v)` by the owner (paravirt: mark KICK for a deferred kick, or
-    /// turn a SLOW we just won back into LOCKED). Unordered: only the owner writes the byte.
+    /// `WRITE_ONCE(lock->locked, _Q_LOCKED_VAL)` by a head that took a free lock with its SLOW
+    /// `xchg`. Unordered: no successor has been kicked yet, and the head itself is the only
+    /// other writer of `locked`, so nothing else writes the byte until we release it.
     #[inline(always)]
-    pub(crate) fn set_locked_byte(&self, v: u32) {
-        self.val.store_byte_relaxed(0, v as u8);
+    pub(crate) fn set_locked_slow_to_locked(&self) {
+        self.val.store_byte_relaxed(0, _Q_LOCKED_VAL as u8);
     }
 }
 
@@ -455,17 +473,44 @@ mod tests {
         w.unlock_native();
         assert!(w.trylock_clear_pending());
         assert_eq!(w.read(), 0x001);
-        assert!(!w.try_unlock_pv() || w.read() == 0);
+        assert!(w.try_unlock_pv(), "(0,0,1) unlocks on the fast path");
         assert_eq!(w.read(), 0);
         assert!(w.try_steal());
         assert_eq!(w.xchg_locked_slow(), 1);
         assert_eq!(w.read(), _Q_SLOW_VAL);
         assert!(!w.try_unlock_pv(), "SLOW forces the slow unlock");
-        w.unlock_slow_release();
+        assert!(!w.try_mark_kick(), "a SLOW mark survives a deferred kick");
+        assert_eq!(w.xchg_locked_release(), _Q_SLOW_VAL);
         assert_eq!(w.read(), 0);
         w.set_locked();
         assert_eq!(w.read(), 1);
+        assert!(w.try_mark_kick());
+        assert_eq!(w.read(), _Q_KICK_VAL);
+        // The head's SLOW replaces a KICK, and the release reports it.
+        assert_eq!(w.xchg_locked_slow(), _Q_KICK_VAL);
+        assert_eq!(w.xchg_locked_release(), _Q_SLOW_VAL);
+        assert_eq!(w.read(), 0);
+        w.set_locked();
+        w.set_pending();
+        assert_eq!(w.read(), 0x101);
         w.clear_pending();
-        assert_eq!(w.read(), 1);
+        assert_eq!(w.read(), 0x001);
+    }
+
+    #[test]
+    fn unlocks_clear_only_the_locked_byte() {
+        // (The Unlock events of the trace report a word computed before the store; this checks
+        // the store itself.)
+        let t = encode_tail(3, 1);
+        let w = QSpinWord::new();
+        w.val.set((t | _Q_PENDING_VAL | _Q_LOCKED_VAL) as i32);
+        w.unlock_native();
+        assert_eq!(w.read(), t | _Q_PENDING_VAL);
+        w.val.set((t | _Q_LOCKED_VAL) as i32);
+        assert!(w.try_unlock_pv(), "a queued lock unlocks with the byte CAS");
+        assert_eq!(w.read(), t);
+        w.val.set((t | _Q_SLOW_VAL) as i32);
+        assert_eq!(w.xchg_locked_release(), _Q_SLOW_VAL);
+        assert_eq!(w.read(), t);
     }
 }
