@@ -90,6 +90,7 @@ impl<T: Widen> Widen for Result<T, T> {
 
 /// `(family, [(contender, op); 3])`; each op does one operation on its contender's word.
 fn families() -> Vec<(&'static str, [(&'static str, Op); 3])> {
+    // Orderings: each `core` op uses the one equivalent to its family's kernel op (module docs).
     vec![
         (
             "add",
@@ -364,6 +365,7 @@ fn bench(c: &mut Criterion) {
             let stop = AtomicBool::new(false);
             thread::scope(|s| {
                 s.spawn(|| {
+                    // Relaxed: a stop flag; a stale `false` only costs a few more iterations.
                     while !stop.load(Relaxed) {
                         for _ in 0..64 {
                             op(&w);
@@ -371,6 +373,7 @@ fn bench(c: &mut Criterion) {
                     }
                 });
                 g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| op(&w)));
+                // Relaxed: only tells the helper to stop; the scope joins it.
                 stop.store(true, Relaxed);
             });
         }

@@ -103,6 +103,7 @@ fn wait_without_wake(c: &mut Criterion) {
                     unsafe {
                         parking_lot_core::park(
                             black_box(key),
+                            // Relaxed: the word never changes (the park is meant to be refused).
                             || w.load(ksync::barrier::sync::atomic::Ordering::Relaxed) == 0,
                             || {},
                             |_, _| {},
@@ -129,11 +130,15 @@ fn futex_round_trips(iters: u64) -> Duration {
     let stop = Arc::new(AtomicBool::new(false));
     let (w, s) = (word.clone(), stop.clone());
     let helper = thread::spawn(move || loop {
+        // Acquire: pairs with the main thread's Release ping (or final fetch_add).
         let v = w.load(Acquire);
+        // Acquire (Relaxed would do): once the load of `w` above sees the final fetch_add, it
+        // already makes `stop` visible.
         if s.load(Ordering::Acquire) {
             break;
         }
         if v % 2 == 1 {
+            // Release: the pong; pairs with the main thread's Acquire loads.
             w.store(v.wrapping_add(1), Release);
             wake_one(&*w);
         } else {
@@ -142,16 +147,21 @@ fn futex_round_trips(iters: u64) -> Duration {
     });
     let start = Instant::now();
     for _ in 0..iters {
+        // Acquire: the helper's last pong, as in the wait loop below.
         let sent = word.load(Acquire).wrapping_add(1);
+        // Release: the ping; pairs with the helper's Acquire load.
         word.store(sent, Release);
         wake_one(&*word);
+        // Acquire: pairs with the helper's Release pong.
         while word.load(Acquire) == sent {
             let _ = wait(&*word, sent, None);
         }
     }
     let elapsed = start.elapsed();
+    // Release (Relaxed would do): the Release fetch_add below is what publishes it.
     stop.store(true, Ordering::Release);
-    // Make the helper's value check fail, whatever it is waiting for.
+    // Make the helper's value check fail, whatever it is waiting for. Release: pairs with
+    // its Acquire load of the word, so that a helper that sees the change also sees `stop`.
     word.fetch_add(2, Release);
     wake_one(&*word);
     helper.join().unwrap();
@@ -165,8 +175,10 @@ fn park_round_trips(iters: u64) -> Duration {
     let main = thread::current();
     let st = state.clone();
     let helper = thread::spawn(move || loop {
+        // Acquire: pairs with the main thread's Release stores (ping, stop).
         match st.load(Ordering::Acquire) {
             1 => {
+                // Release: the pong; pairs with the main thread's Acquire load.
                 st.store(2, Ordering::Release);
                 main.unpark();
             }
@@ -176,13 +188,16 @@ fn park_round_trips(iters: u64) -> Duration {
     });
     let start = Instant::now();
     for _ in 0..iters {
+        // Release: the ping; pairs with the helper's Acquire load.
         state.store(1, Ordering::Release);
         helper.thread().unpark();
+        // Acquire: pairs with the helper's Release pong.
         while state.load(Ordering::Acquire) != 2 {
             thread::park();
         }
     }
     let elapsed = start.elapsed();
+    // Release: the stop value; pairs with the helper's Acquire load.
     state.store(3, Ordering::Release);
     helper.thread().unpark();
     helper.join().unwrap();

@@ -47,6 +47,7 @@ fn contenders() -> Vec<(&'static str, Op)> {
     vec![
         ("percpu_counter", |c| c.percpu.this_cpu_inc()),
         ("shared_atomic", |c| {
+            // Relaxed: a plain counter, like the per-CPU one it is compared with.
             c.shared.fetch_add(1, Relaxed);
         }),
         ("local_counter", |c| c.local.inc()),
@@ -71,6 +72,7 @@ fn inc(c: &mut Criterion) {
         let stop = AtomicBool::new(false);
         thread::scope(|s| {
             s.spawn(|| {
+                // Relaxed: a stop flag; a stale `false` only costs a few more iterations.
                 while !stop.load(Relaxed) {
                     for _ in 0..64 {
                         op(&counters);
@@ -78,6 +80,7 @@ fn inc(c: &mut Criterion) {
                 }
             });
             g.bench_function(name, |b| b.iter(|| op(black_box(&counters))));
+            // Relaxed: only tells the helper to stop; the scope joins it.
             stop.store(true, Relaxed);
         });
     }

@@ -52,6 +52,7 @@ type Op = fn(&Objects);
 
 /// `(contender, op)`: each op takes one reference and drops it.
 fn contenders() -> Vec<(&'static str, Op)> {
+    // Orderings: each API's own, a relaxed increment and a release decrement (acquire at zero).
     vec![
         ("refcount", |o| {
             let r: &Refcount = black_box(&o.refcount);
@@ -92,6 +93,7 @@ fn bench(c: &mut Criterion) {
         let stop = AtomicBool::new(false);
         thread::scope(|s| {
             s.spawn(|| {
+                // Relaxed: a stop flag; a stale `false` only costs a few more iterations.
                 while !stop.load(Relaxed) {
                     for _ in 0..64 {
                         op(&o);
@@ -99,6 +101,7 @@ fn bench(c: &mut Criterion) {
                 }
             });
             g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| op(&o)));
+            // Relaxed: only tells the helper to stop; the scope joins it.
             stop.store(true, Relaxed);
         });
     }

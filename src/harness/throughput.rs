@@ -453,14 +453,15 @@ mod tests {
         assert_eq!(p.fairness(), 1.0 / 3.0);
         assert_eq!(p.time_per_acquisition(), Duration::from_nanos(500));
         assert_eq!(p.time_for(3), Duration::from_nanos(1500));
-        // 666.67 ns per acquisition: per-acquisition rounds, `time_for` scales first.
+        // 666.67 ns per acquisition: `time_per_acquisition` rounds to 667 ns (x 3M = 2.001 s),
+        // `time_for` scales first.
         let q = Point {
             per_thread: vec![1_000_000, 2_000_000],
             total: 3_000_000,
             payload_count: 3_000_000,
             ..p
         };
-        assert_eq!(q.time_per_acquisition(), Duration::from_nanos(666));
+        assert_eq!(q.time_per_acquisition(), Duration::from_nanos(667));
         assert_eq!(q.time_for(3_000_000), Duration::from_secs(2));
     }
 }

@@ -584,6 +584,7 @@ fn writer<L: Lock<Payload>>(
             if shared.held.load(Ordering::Relaxed) {
                 held_fail += 1;
             }
+            // Relaxed: ordered by the lock, as the load above.
             shared.held.store(true, Ordering::Relaxed);
             // Check 2, entry. Relaxed: an RMW reads the latest value, and under a correct lock
             // the previous holder's decrement happens-before it.
@@ -591,7 +592,7 @@ fn writer<L: Lock<Payload>>(
                 inside_fail += 1;
             }
             // Check 3: read the counter now, write it back at the end; a second holder in
-            // between loses increments. Relaxed: ordered by the lock, as above.
+            // between loses increments. Relaxed: ordered by the lock, as above (and for `chain`).
             let count = p.count.load(Ordering::Relaxed);
             let chain = work(units, p.chain.load(Ordering::Relaxed));
             p.chain.store(chain, Ordering::Relaxed);
@@ -602,12 +603,13 @@ fn writer<L: Lock<Payload>>(
                 // Relaxed: a statistic, read after the joins.
                 shared.long_holds.fetch_add(1, Ordering::Relaxed);
             }
+            // Relaxed: the unlock's release publishes it to the next holder.
             p.count.store(count + 1, Ordering::Relaxed);
-            // Check 2, exit.
+            // Check 2, exit. Relaxed: the unlock's release orders it before the next holder's RMW.
             if shared.inside.fetch_sub(1, Ordering::Relaxed) != 1 {
                 inside_fail += 1;
             }
-            // Check 1, exit: cleared before the unlock releases it to the next holder.
+            // Check 1, exit. Relaxed: cleared before the unlock releases it to the next holder.
             shared.held.store(false, Ordering::Relaxed);
         });
         acquisitions += 1;
@@ -615,6 +617,7 @@ fn writer<L: Lock<Payload>>(
         // joins order the final one.
         slot.acquisitions.store(acquisitions, Ordering::Relaxed);
         if held_fail + inside_fail > 0 {
+            // Relaxed: statistics, as `acquisitions` above.
             slot.held_flag_failures
                 .fetch_add(held_fail, Ordering::Relaxed);
             slot.inside_failures

@@ -40,11 +40,13 @@ macro_rules! impl_access {
 
             #[inline(always)]
             fn __load(&self, order: Ordering) -> $val {
+                // Ordering: `order`, chosen by the public function that calls this.
                 self.load(order)
             }
 
             #[inline(always)]
             fn __store(&self, value: $val, order: Ordering) {
+                // Ordering: `order`, chosen by the public function that calls this.
                 self.store(value, order)
             }
 
@@ -70,7 +72,9 @@ macro_rules! impl_access {
                         }
                     },
                     portable => {
+                        // Relaxed: the smp_mb() after it orders it (the generic `smp_store_mb`).
                         self.store(value, Ordering::Relaxed);
+                        // Full barrier: the second half of `smp_store_mb`.
                         crate::fence::smp_mb();
                     },
                 }
@@ -99,11 +103,13 @@ impl<T> AtomicAccess for AtomicPtr<T> {
 
     #[inline(always)]
     fn __load(&self, order: Ordering) -> *mut T {
+        // Ordering: `order`, chosen by the public function that calls this.
         self.load(order)
     }
 
     #[inline(always)]
     fn __store(&self, value: *mut T, order: Ordering) {
+        // Ordering: `order`, chosen by the public function that calls this.
         self.store(value, order)
     }
 
@@ -123,7 +129,9 @@ impl<T> AtomicAccess for AtomicPtr<T> {
                 }
             },
             portable => {
+                // Relaxed: the smp_mb() after it orders it (the generic `smp_store_mb`).
                 self.store(value, Ordering::Relaxed);
+                // Full barrier: the second half of `smp_store_mb`.
                 crate::fence::smp_mb();
             },
         }
@@ -139,6 +147,7 @@ impl<T> AtomicAccess for AtomicPtr<T> {
 ///   [`smp_load_acquire`] when a pointer read with `read_once` is then dereferenced.
 #[inline(always)]
 pub fn read_once<A: AtomicAccess>(p: &A) -> A::Value {
+    // Relaxed: READ_ONCE is unordered.
     p.__load(Ordering::Relaxed)
 }
 
@@ -148,6 +157,7 @@ pub fn read_once<A: AtomicAccess>(p: &A) -> A::Value {
 /// * **Rust model:** `store(Relaxed)`.
 #[inline(always)]
 pub fn write_once<A: AtomicAccess>(p: &A, v: A::Value) {
+    // Relaxed: WRITE_ONCE is unordered.
     p.__store(v, Ordering::Relaxed)
 }
 
@@ -158,6 +168,7 @@ pub fn write_once<A: AtomicAccess>(p: &A, v: A::Value) {
 ///   the value read.
 #[inline(always)]
 pub fn smp_load_acquire<A: AtomicAccess>(p: &A) -> A::Value {
+    // Acquire: the definition of `smp_load_acquire`.
     p.__load(Ordering::Acquire)
 }
 
@@ -168,6 +179,7 @@ pub fn smp_load_acquire<A: AtomicAccess>(p: &A) -> A::Value {
 ///   happens-before, for the accesses this thread has observed.
 #[inline(always)]
 pub fn smp_store_release<A: AtomicAccess>(p: &A, v: A::Value) {
+    // Release: the definition of `smp_store_release`.
     p.__store(v, Ordering::Release)
 }
 
@@ -183,6 +195,7 @@ pub fn smp_store_release<A: AtomicAccess>(p: &A, v: A::Value) {
 /// re-check the wake condition.
 #[inline(always)]
 pub fn smp_store_mb<A: AtomicAccess>(p: &A, v: A::Value) {
+    // Fully ordered (a store, then a full barrier): see `__store_mb`.
     p.__store_mb(v)
 }
 
@@ -204,6 +217,7 @@ where
     F: FnMut(A::Value) -> bool,
 {
     loop {
+        // Relaxed: every spin is unordered; the acquire form adds a fence after the last one.
         let v = p.__load(Ordering::Relaxed);
         if cond(v) {
             return v;
@@ -226,6 +240,7 @@ where
     F: FnMut(A::Value) -> bool,
 {
     let v = smp_cond_load_relaxed(p, cond);
+    // Acquire fence: makes the last (relaxed) load of the spin an acquire.
     smp_acquire__after_ctrl_dep();
     v
 }

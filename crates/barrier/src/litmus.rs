@@ -371,6 +371,7 @@ impl Run<'_> {
     fn step(&self, me: usize, i: usize) {
         let b = &self.batch;
         let (x, y) = (&b.x[i], &b.y[i]);
+        // Each arm is the test's own code (`p0`/`p1`): its orderings are what the test checks.
         match (me, self.test.shape) {
             (0, Shape::Sb) => {
                 write_once(x, 1);
@@ -463,6 +464,7 @@ impl Run<'_> {
     /// The outcome of iteration `i`, after the batch barrier.
     fn outcome(&self, i: usize) -> [u32; 2] {
         let b = &self.batch;
+        // Relaxed: the batch barrier orders the test threads' register writes before these reads.
         let get = |v: &AtomicU32| v.load(Ordering::Relaxed);
         match self.test.shape {
             Shape::Sb | Shape::SbMb | Shape::Lb | Shape::LbRelAcq => {
@@ -477,6 +479,7 @@ impl Run<'_> {
         let b = &self.batch;
         for v in [&b.x, &b.y, &b.p0_r0, &b.p1_r0, &b.p1_r1] {
             for a in v.iter() {
+                // Relaxed: the batch barrier that follows orders the reset before the next batch.
                 a.store(0, Ordering::Relaxed);
             }
         }
@@ -585,12 +588,14 @@ impl Worker<'_> {
                     .time_limit
                     .is_some_and(|limit| self.start.elapsed() >= limit);
                 if (self.config.stop_on_exists && seen) || out_of_time {
+                    // Relaxed: the batch barrier just below orders it before both threads read it.
                     run.stop.store(true, Ordering::Relaxed);
                 }
             }
             // The tally and the reset happen before either thread starts the next batch, and
             // both threads see the same `stop`.
             run.between.wait();
+            // Relaxed: stored (if at all) before the barrier above, so both threads read the same.
             if run.stop.load(Ordering::Relaxed) {
                 break;
             }

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool as StdBool, Ordering::Relaxed as StdRelaxed};
 
 use ksync_barrier::sync::atomic::{AtomicPtr, AtomicU32};
+use ksync_barrier::sync::cell::UnsafeCell;
 use ksync_barrier::sync::{thread, Arc};
 use ksync_barrier::{
     read_once, smp_cond_load_acquire, smp_load_acquire, smp_mb, smp_rmb, smp_store_mb,
@@ -64,22 +65,43 @@ fn cond_load_acquire_pairs_with_release() {
     });
 }
 
-/// A pointer published with release is safe to dereference after an acquire load.
-#[test]
-fn pointer_publication() {
-    loom::model(|| {
-        let slot = Arc::new(AtomicPtr::<u32>::new(std::ptr::null_mut()));
+/// A pointer published with release is safe to dereference after an acquire load. The payload
+/// is a loom `UnsafeCell`, written before the publication and read after it without any other
+/// synchronisation (no join in between), so loom checks the release/acquire edge itself.
+fn publish_pointer(publish: fn(&AtomicPtr<UnsafeCell<u32>>, *mut UnsafeCell<u32>)) {
+    loom::model(move || {
+        let slot = Arc::new(AtomicPtr::<UnsafeCell<u32>>::new(std::ptr::null_mut()));
         let s2 = slot.clone();
         let t = thread::spawn(move || {
-            let b = Box::into_raw(Box::new(5u32));
-            smp_store_release(&*s2, b);
+            let b = Box::into_raw(Box::new(UnsafeCell::new(0u32)));
+            // SAFETY: not yet published: this thread is the only one that can reach it.
+            unsafe { (*b).with_mut(|v| *v = 5) };
+            publish(&s2, b);
         });
+        let p = smp_load_acquire(&*slot);
+        if !p.is_null() {
+            // SAFETY: published, live until the writer's Box is freed below, after the join;
+            // loom reports the read if the publication does not order the write before it.
+            assert_eq!(unsafe { (*p).with(|v| *v) }, 5);
+        }
         t.join().unwrap();
         let p = smp_load_acquire(&*slot);
-        assert!(!p.is_null());
         // SAFETY: the writer published a live Box and nobody else frees it.
         unsafe { drop(Box::from_raw(p)) };
     });
+}
+
+#[test]
+fn pointer_publication() {
+    publish_pointer(|s, p| smp_store_release(s, p));
+}
+
+/// Control: the same publication with `WRITE_ONCE` (relaxed) lets the reader see the pointer
+/// before the payload; loom must report it, or the model above proves nothing.
+#[test]
+#[should_panic]
+fn pointer_publication_without_release_is_caught() {
+    publish_pointer(|s, p| write_once(s, p));
 }
 
 /// SB with smp_mb on both sides: at least one thread sees the other's store.

@@ -114,6 +114,7 @@ impl Bar {
 
     fn stop(&mut self) {
         if let Some((done, ticker)) = self.ticker.take() {
+            // Relaxed: a display flag; the join below synchronises with the ticker.
             done.store(true, Ordering::Relaxed);
             let _ = ticker.join();
         }

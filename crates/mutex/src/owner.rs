@@ -97,6 +97,7 @@ impl OwnerWord {
     /// One unordered read (`atomic_long_read`).
     #[inline(always)]
     pub(crate) fn read(&self) -> isize {
+        // Unordered: callers use it as a CAS seed, a hint or a snapshot.
         self.val.read()
     }
 
@@ -199,6 +200,7 @@ impl OwnerWord {
     /// nobody (`word & WAITERS`). Clears HANDOFF either way. Only the owner calls this, with
     /// `wait_lock` held.
     pub(crate) fn handoff(&self, me: isize, next: Option<&'static Task>) -> isize {
+        // Unordered: a CAS seed; the release CAS below decides and refreshes it on failure.
         let mut owner = self.read();
         loop {
             if owner & !MUTEX_FLAGS != me || owner & MUTEX_FLAG_PICKUP != 0 {
@@ -226,6 +228,7 @@ impl OwnerWord {
         // comes after the OR sees it, one that comes before released the mutex before our
         // next trylock, which then sees it free.
         self.val.or(MUTEX_FLAG_WAITERS);
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(self, Step::Waiters, self.read());
     }
 
@@ -235,6 +238,7 @@ impl OwnerWord {
         // Unordered (`atomic_long_andnot`), for the same reason as `set_waiters`: the owner's
         // unlock CAS reads the word after or before this RMW and acts on what it sees.
         self.val.andnot(MUTEX_FLAGS);
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(self, Step::ClearFlags, self.read());
     }
 }

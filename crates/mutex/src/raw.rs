@@ -276,6 +276,7 @@ impl RawMutex {
     #[inline]
     #[track_caller]
     pub unsafe fn bump(&self, guard: &mut RawMutexGuard) {
+        // Unordered: a hint; `unlock_fair` decides with its own CAS.
         if self.owner.read() & MUTEX_FLAG_WAITERS != 0 {
             let state = RawMutexGuard::new(guard.owner);
             // SAFETY: `guard` is the caller's acquisition (forwarded contract); `state` stands
@@ -289,16 +290,19 @@ impl RawMutex {
     /// picked it up yet). A racy snapshot.
     #[inline]
     pub fn is_locked(&self) -> bool {
+        // Unordered: a racy snapshot, as documented.
         self.owner.read() & !MUTEX_FLAGS != 0
     }
 
     /// The owner word, decoded (a racy snapshot, for tests, diagnostics and tracing).
     pub fn state(&self) -> MutexState {
+        // Unordered: a racy snapshot, as documented.
         MutexState::from_word(self.owner.read())
     }
 
     /// The owner's descriptor (`__mutex_owner`), if held. A racy snapshot.
     pub fn owner(&self) -> Option<&'static Task> {
+        // Unordered: a racy snapshot; `owner_task` fences before dereferencing it.
         owner_task(self.owner.read())
     }
 
@@ -343,6 +347,7 @@ impl RawMutex {
 
         // 2. Queue up under `wait_lock`, after one more trylock.
         let mut g = self.wait_lock.lock();
+        // Unordered: a CAS seed; a stale "held" only queues us, and the loop below re-checks.
         if trylock(false, self.owner.read()).is_ok() {
             // SAFETY: `g` is our acquisition of `wait_lock`.
             unsafe { self.wait_lock.unlock(g) };
@@ -363,6 +368,7 @@ impl RawMutex {
             // A woken waiter re-checks here: clear the wake-in-flight mark, full barrier, then
             // the trylock (the waiter's half of the handshake in `woken`).
             self.woken.clear();
+            // Unordered: a CAS seed, ordered by `wait_lock` and the barrier in `clear` (`woken`).
             if trylock(false, self.owner.read()).is_ok() {
                 waiter.disarm(token);
                 break true;
@@ -371,6 +377,7 @@ impl RawMutex {
             // made to it (PICKUP) was just taken by the trylock (pitfall 7).
             if timed_out {
                 waiter.disarm(token);
+                // Unordered: trace only; evaluated only while a recording runs.
                 trace_step!(&self.owner, Step::GaveUp, self.owner.read());
                 break false;
             }
@@ -378,6 +385,7 @@ impl RawMutex {
             unsafe { self.wait_lock.unlock(g) };
 
             // 4. Sleep (`schedule()`); whatever woke us, disarm so wakers skip the syscall.
+            // Unordered: trace only; evaluated only while a recording runs.
             trace_step!(&self.owner, Step::Sleep, self.owner.read());
             timed_out = waiter::sleep(me, token, deadline);
             waiter.disarm(token);
@@ -385,6 +393,7 @@ impl RawMutex {
             // 5. Woken: try again; the first waiter asks for a handoff if it loses (sets
             //    HANDOFF), then spins like a new arrival, until the owner hands the mutex over.
             let first = self.list.is_first(&waiter);
+            // Unordered: a CAS seed; a stale value costs one more round of the loop.
             match trylock(first, self.owner.read()) {
                 Ok(()) => {
                     g = self.wait_lock.lock();
@@ -423,6 +432,7 @@ impl RawMutex {
     #[track_caller]
     fn unlock_slowpath(&self, me: &'static Task, fair: bool) {
         let v = task_val(me);
+        // Unordered: a CAS seed; the release CAS below decides and refreshes it on failure.
         let mut owner = self.owner.read();
         let handoff = loop {
             if owner & !MUTEX_FLAGS != v {

@@ -138,6 +138,7 @@ impl Waiter {
 #[cold]
 pub(crate) fn sleep(task: &'static Task, token: u32, deadline: Option<std::time::Instant>) -> bool {
     // Restore, not clear: a signal handler's wait must not mark its interrupted thread running.
+    // Relaxed (inside `Task`): `blocked` is a hint for spinners, never needed for correctness.
     let was_blocked = task.is_blocked();
     task.set_blocked(true);
     let r = ksync_futex::wait_until(task.futex(), token, deadline);
@@ -249,6 +250,7 @@ impl WaitList {
             (*prev).set_next(next);
             (*next).set_prev(prev);
         }
+        // Relaxed, as in `first`: written only under `wait_lock`, which we hold.
         if ptr::eq(self.first.load(Ordering::Relaxed), wp) {
             // Relaxed: as in `add_tail`.
             self.first.store(next as *mut Waiter, Ordering::Relaxed);

@@ -110,28 +110,51 @@ fn percpu_grow_race() {
 
 /// A pointer published through a per-slot element by its owner is seen, fully built, by a
 /// reader on another thread (the `get(slot)` path the qspinlock uses to reach a predecessor).
+/// The reader finds the element only through `try_get`, with no other synchronisation, and the
+/// payload is a loom `UnsafeCell`: loom reports the read if the element's release/acquire is
+/// missing (checked: a Relaxed store fails this model).
 #[test]
 fn percpu_cross_thread_publication() {
     loom::model(|| {
-        let p: Arc<PerCpu<AtomicPtr<u32>>> = Arc::new(PerCpu::new());
-        let slot = Arc::new(AtomicUsize::new(usize::MAX));
-        let (p2, slot2) = (p.clone(), slot.clone());
-        let t = thread::spawn(move || {
-            let b = Box::into_raw(Box::new(7u32));
-            p2.this_cpu().unwrap().store(b, Ordering::Release);
-            slot2.store(this_slot().unwrap(), Ordering::Release);
-        });
-        let s = slot.load(Ordering::Acquire);
-        if s != usize::MAX {
-            let b = p.get(s).load(Ordering::Acquire);
-            assert!(!b.is_null());
-            // SAFETY: published with Release after it was built; freed below, after join.
-            assert_eq!(unsafe { *b }, 7);
+        let p: Arc<PerCpu<AtomicPtr<UnsafeCell<u32>>>> = Arc::new(PerCpu::new());
+        // The chunk exists before the writer runs (the reader's case in the qspinlock: the
+        // predecessor's node is long allocated), so the element's own release/acquire is the
+        // edge under test, not the chunk's publication.
+        for s in 0..4 {
+            p.get(s);
         }
+        let p2 = p.clone();
+        let t = thread::spawn(move || {
+            // Our element first: finding it may synchronise (slot registration), and that must
+            // not order the payload for the reader.
+            let mine = p2.this_cpu().unwrap();
+            let b = Box::into_raw(Box::new(UnsafeCell::new(0u32)));
+            // SAFETY: not yet published: only this thread reaches it.
+            unsafe { (*b).with_mut(|v| *v = 7) };
+            // Release: the payload is written before the pointer is seen.
+            mine.store(b, Ordering::Release);
+        });
+        let found = |p: &PerCpu<AtomicPtr<UnsafeCell<u32>>>| {
+            // Acquire: pairs with the owner's Release store; the payload is then visible.
+            (0..4).find_map(|s| {
+                p.try_get(s)
+                    .map(|e| e.load(Ordering::Acquire))
+                    .filter(|b| !b.is_null())
+            })
+        };
+        // Wait for the publication (yielding: loom schedules the writer meanwhile), so that
+        // every execution reads the payload before the join could order it.
+        let b = loop {
+            if let Some(b) = found(&p) {
+                break b;
+            }
+            thread::yield_now();
+        };
+        // SAFETY: published after it was built; freed below, after the join.
+        assert_eq!(unsafe { (*b).with(|v| *v) }, 7);
         t.join().unwrap();
-        let s = slot.load(Ordering::Relaxed);
         // SAFETY: the box was leaked by the thread; we free it once.
-        drop(unsafe { Box::from_raw(p.get(s).load(Ordering::Relaxed)) });
+        drop(unsafe { Box::from_raw(b) });
     });
 }
 

@@ -183,6 +183,7 @@ impl<T> Arc<T> {
     #[inline]
     #[track_caller]
     pub unsafe fn increment_strong_count(ptr: *const T) {
+        // Relaxed (refcount_inc): the reference the caller holds already orders its accesses.
         // SAFETY: by the contract, the allocation is live and its count is at least 1.
         unsafe { (*Self::inner_from_data(ptr)).refcount.inc() }
     }
@@ -203,6 +204,7 @@ impl<T> Arc<T> {
     /// reads `0xc000_0000` ([`REFCOUNT_SATURATED`](crate::REFCOUNT_SATURATED) as `u32`).
     #[inline]
     pub fn strong_count(this: &Self) -> usize {
+        // Relaxed (refcount_read): a racy snapshot.
         this.refcount().read() as usize
     }
 
@@ -340,6 +342,7 @@ impl<T> Arc<T> {
         // SAFETY: by the contract the allocation is live, so its header may be read, even at
         // count zero (only the `Refcount` is touched, not the value).
         let refcount = unsafe { &(*inner).refcount };
+        // Relaxed (refcount_inc_not_zero): the lookup provides the ordering (see the contract).
         if refcount.inc_not_zero() {
             Some(Self {
                 // SAFETY: `inner` points into a live allocation: non-null.
@@ -494,6 +497,7 @@ mod tests {
     use crate::{Saturation, REFCOUNT_MAX, REFCOUNT_SATURATED};
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+    // Relaxed accesses throughout these tests: one thread, nothing to order against.
     struct Counted<'a>(&'a AtomicUsize);
     impl Drop for Counted<'_> {
         fn drop(&mut self) {

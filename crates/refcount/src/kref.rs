@@ -60,6 +60,7 @@ impl Kref {
     /// **Ordering:** unordered.
     #[inline]
     pub fn init(&self) {
+        // Relaxed: refcount_set is atomic_set, unordered.
         self.refcount.set(1)
     }
 
@@ -74,6 +75,7 @@ impl Kref {
     /// **Ordering:** unordered.
     #[inline]
     pub fn read(&self) -> u32 {
+        // Relaxed: refcount_read is atomic_read, unordered.
         self.refcount.read()
     }
 
@@ -85,6 +87,7 @@ impl Kref {
     #[inline]
     #[track_caller]
     pub fn get(&self) {
+        // Relaxed (refcount_inc): the caller's reference already orders its accesses.
         self.refcount.inc()
     }
 
@@ -101,6 +104,7 @@ impl Kref {
     #[inline]
     #[track_caller]
     pub fn put(&self, release: impl FnOnce(&Kref)) -> bool {
+        // Release, and acquire at zero (refcount_dec_and_test): `release` sees every access.
         if self.refcount.dec_and_test() {
             release(self);
             true
@@ -139,6 +143,7 @@ impl Kref {
         lock: &'a Mutex<R, T>,
         release: impl FnOnce(&Kref, MutexGuard<'a, R, T>),
     ) -> bool {
+        // Release; at zero, the lock's acquire and the final acquire (refcount_dec_and_lock).
         match self.refcount.dec_and_lock(lock) {
             Some(guard) => {
                 release(self, guard);
@@ -170,6 +175,7 @@ impl Kref {
     #[track_caller]
     #[must_use]
     pub fn get_unless_zero(&self) -> bool {
+        // Relaxed (refcount_inc_not_zero): the lookup provides the ordering.
         self.refcount.inc_not_zero()
     }
 }

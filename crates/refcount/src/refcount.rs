@@ -257,6 +257,7 @@ impl Refcount {
     #[track_caller]
     #[must_use]
     pub fn add_not_zero_old(&self, i: i32) -> (bool, i32) {
+        // Relaxed: a CAS seed, as in the kernel; the CAS below decides and refreshes it.
         let mut old = self.read() as i32;
         loop {
             if old == 0 {
@@ -333,6 +334,7 @@ impl Refcount {
     #[track_caller]
     #[must_use]
     pub fn add_not_zero_limited_acquire_old(&self, i: i32, limit: i32) -> (bool, i32) {
+        // Relaxed: a CAS seed, as in the kernel; the acquire CAS below decides and refreshes it.
         let mut old = self.read() as i32;
         loop {
             if old == 0 {
@@ -565,6 +567,7 @@ impl Refcount {
     #[track_caller]
     #[must_use]
     pub fn dec_not_one(&self) -> bool {
+        // Relaxed: a CAS seed; the release CAS below decides. The early returns are unordered.
         let mut val = self.read() as i32;
         loop {
             if val == REFCOUNT_SATURATED {
@@ -668,6 +671,7 @@ impl Refcount {
 impl fmt::Debug for Refcount {
     /// One relaxed read: `Refcount(3)`, or `Refcount(saturated)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a racy snapshot for display.
         let v = self.read();
         if v == REFCOUNT_SATURATED as u32 {
             f.write_str("Refcount(saturated)")

@@ -98,13 +98,14 @@ impl RawTicketLock {
     fn wait_for(&self, ticket: u16) {
         // Acquire: the previous holder's critical section happens before ours.
         self.word.cond_read_acquire(|v| owner(v) == ticket);
-        // The kernel's generic ticket lock: make the contended acquisition RCsc too.
+        // Full barrier (the kernel's generic ticket lock): the contended acquisition is RCsc too.
         smp_mb();
     }
 
     /// Takes a ticket only if it would be served at once.
     #[inline]
     pub fn try_lock(&self) -> bool {
+        // Unordered: a CAS seed; the fully ordered CAS below decides.
         let mut old = self.word.read();
         if next(old) != owner(old) {
             return false;
@@ -131,6 +132,7 @@ impl RawTicketLock {
     /// Whether a ticket is being served (`next != owner`).
     #[inline]
     pub fn is_locked(&self) -> bool {
+        // Unordered: a racy snapshot; it may be stale at once.
         let v = self.word.read();
         next(v) != owner(v)
     }
@@ -138,6 +140,7 @@ impl RawTicketLock {
     /// Whether a ticket waits behind the owner: signed 16-bit distance > 1.
     #[inline]
     pub fn is_contended(&self) -> bool {
+        // Unordered: a racy snapshot; it may be stale at once.
         let v = self.word.read();
         (next(v).wrapping_sub(owner(v)) as i16) > 1
     }
@@ -186,6 +189,7 @@ unsafe impl lock_api::RawMutex for RawTicketLock {
 mod tests {
     use super::*;
 
+    // Unordered accesses throughout these tests: one thread, nothing to order against.
     #[test]
     fn counters_wrap_around() {
         let l = RawTicketLock::new();

@@ -122,6 +122,7 @@ impl Drop for Nesting {
 /// acquire (it pairs with the store-release of [`mcs_pass_head`]).
 #[inline(always)]
 pub(crate) fn mcs_wait_for_head(node: &QNode) {
+    // Acquire: pairs with the store-release of `mcs_pass_head`.
     node.locked.cond_read_acquire(|v| v != 0);
 }
 
@@ -129,12 +130,14 @@ pub(crate) fn mcs_wait_for_head(node: &QNode) {
 /// everything we did (including holding the lock) is ordered before it runs as head.
 #[inline(always)]
 pub(crate) fn mcs_pass_head(next: &QNode) {
+    // Release: everything we did happens before `next` runs as head.
     next.locked.set_release(1);
 }
 
 /// Current nesting depth of the calling thread (how many qspinlock slow paths it is inside right
 /// now, signal handlers included). For tests and tracing.
 pub fn nesting_depth() -> usize {
+    // Relaxed, as in `enter`: our own slot's count (signal handlers restore it).
     ksync_percpu::this_slot()
         .map(|slot| qnodes().get(slot).count.load(Ordering::Relaxed) as usize)
         .unwrap_or(0)

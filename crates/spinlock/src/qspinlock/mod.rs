@@ -91,6 +91,7 @@ impl RawQSpinLockNative {
     /// `queued_spin_lock`: one acquire CAS, else the slow path.
     #[inline]
     pub fn lock(&self) {
+        // Acquire on success: the critical section starts here.
         match self.word.fast_lock() {
             Ok(()) => trace_step!(&self.word, Step::Fast, _Q_LOCKED_VAL),
             Err(val) => {
@@ -102,6 +103,7 @@ impl RawQSpinLockNative {
     /// `queued_spin_trylock`: succeeds only if the word is all zero.
     #[inline]
     pub fn try_lock(&self) -> bool {
+        // Acquire on success: the critical section starts here.
         self.word.trylock()
     }
 
@@ -113,7 +115,9 @@ impl RawQSpinLockNative {
     /// native unlock, an unlock of a lock that is not held is not detected).
     #[inline]
     pub unsafe fn unlock(&self) {
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(&self.word, Step::Unlock, self.word.read() & !_Q_LOCKED_MASK);
+        // Release: the critical section is ordered before the lock becomes free.
         self.word.unlock_native();
     }
 
@@ -121,17 +125,20 @@ impl RawQSpinLockNative {
     /// in current kernels: the slow path can own the lock before its `locked` store is visible).
     #[inline]
     pub fn is_locked(&self) -> bool {
+        // Unordered: a racy snapshot (`atomic_read`); it may be stale at once.
         self.word.read() != 0
     }
 
     /// `queued_spin_is_contended`: a pending waiter or a queue exists.
     #[inline]
     pub fn is_contended(&self) -> bool {
+        // Unordered: a racy snapshot (`atomic_read`); it may be stale at once.
         self.word.read() & !_Q_LOCKED_MASK != 0
     }
 
     /// The lock word, decoded (a racy snapshot, for tests and tracing).
     pub fn state(&self) -> LockState {
+        // Unordered: a racy snapshot (`atomic_read`); it may be stale at once.
         LockState::from_word(self.word.read())
     }
 }
@@ -258,6 +265,7 @@ impl RawQSpinLock {
     /// Returns the state the unlock needs.
     #[inline]
     pub fn lock(&self) -> QSpinGuard {
+        // Acquire on success: the critical section starts here.
         match self.word.fast_lock() {
             Ok(()) => {
                 trace_step!(&self.word, Step::Fast, _Q_LOCKED_VAL);
@@ -272,6 +280,7 @@ impl RawQSpinLock {
     /// Tries once: succeeds only if the word is all zero.
     #[inline]
     pub fn try_lock(&self) -> Option<QSpinGuard> {
+        // Acquire on success: the critical section starts here.
         self.word.trylock().then(QSpinGuard::default)
     }
 
@@ -283,8 +292,10 @@ impl RawQSpinLock {
     /// `guard` must be the state returned by this lock's acquisition that the caller holds.
     #[inline]
     pub unsafe fn unlock(&self, guard: QSpinGuard) {
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(&self.word, Step::Unlock, self.word.read() & !_Q_LOCKED_MASK);
         let kick = guard.kick;
+        // Release on success; it fails on a SLOW mark, and the slow unlock releases instead.
         if kick.is_none() && self.word.try_unlock_pv() {
             return;
         }
@@ -294,17 +305,20 @@ impl RawQSpinLock {
     /// Any non-zero word: held, or a pending bit or a queue exists.
     #[inline]
     pub fn is_locked(&self) -> bool {
+        // Unordered: a racy snapshot (`atomic_read`); it may be stale at once.
         self.word.read() != 0
     }
 
     /// A queue exists (or the head announced itself with `pending`).
     #[inline]
     pub fn is_contended(&self) -> bool {
+        // Unordered: a racy snapshot (`atomic_read`); it may be stale at once.
         self.word.read() & !_Q_LOCKED_MASK != 0
     }
 
     /// The lock word, decoded (a racy snapshot, for tests and tracing).
     pub fn state(&self) -> LockState {
+        // Unordered: a racy snapshot (`atomic_read`); it may be stale at once.
         LockState::from_word(self.word.read())
     }
 }

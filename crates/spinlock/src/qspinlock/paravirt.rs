@@ -101,6 +101,7 @@ fn spin_threshold() -> u32 {
     }
     #[cfg(loom)]
     {
+        // Relaxed: a test setting, stored before the model runs (not modelled state).
         LOOM_SPIN_THRESHOLD.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
@@ -138,6 +139,7 @@ impl Pv for Paravirt {
                     return;
                 }
                 // Wait early when the predecessor sleeps itself: we will not be head soon.
+                // Unordered: a hint only; `locked` decides when we are head.
                 if i & PV_PREV_CHECK_MASK == 0 && prev.state.read() != VCPU_RUNNING {
                     break;
                 }
@@ -147,7 +149,9 @@ impl Pv for Paravirt {
             // Announce the sleep, then a full barrier, then re-check (pairs with the full
             // barrier in `kick_node`).
             smp_store_mb_atomic(&node.state, VCPU_HALTED);
+            // Unordered: the full barrier of the store above orders it (see `kick_node`).
             if node.locked.read() == 0 {
+                // Unordered: trace only; evaluated only while a recording runs.
                 trace_step!(node, Step::Halted, node.state.read() as u32);
                 sleep_while(&node.state, VCPU_HALTED as u32);
             }
@@ -155,6 +159,7 @@ impl Pv for Paravirt {
             // its unlock will wake our state word (harmlessly, if we are awake by then).
             // Relaxed: only our own spin reads our state for ordering purposes.
             node.state.cmpxchg_relaxed(VCPU_HALTED, VCPU_RUNNING);
+            // Unordered: the caller's acquire spin on `locked` follows.
             if node.locked.read() != 0 {
                 return;
             }
@@ -167,28 +172,34 @@ impl Pv for Paravirt {
             // Unordered: read only by our successor's wait-early check.
             node.state.set(VCPU_RUNNING);
             // Announce that the head is spinning: stealing stops (bounded wait for the head).
+            // Unordered: a hint to stealers; their CAS on `locked` decides.
             lock.set_pending();
             for _ in 0..spin_threshold() {
+                // Acquire on success: we own the lock from here.
                 if lock.trylock_clear_pending() {
+                    // Unordered: we own the lock; a tail snapshot that queue()'s CAS re-checks.
                     let val = lock.read() | _Q_LOCKED_VAL;
                     trace_step!(lock, Step::HeadLocked, val);
                     return Some(val);
                 }
                 cpu_relax();
             }
+            // Unordered: we stop announcing ourselves; the xchg below is fully ordered.
             lock.clear_pending();
 
             // About to sleep on the lock word: mark it SLOW, fully ordered, so that the owner's
             // unlock takes its slow path and wakes us. If the lock was free, the xchg took it.
             if lock.xchg_locked_slow() == 0 {
-                // Nobody else writes `locked` while we own it: turn SLOW back into LOCKED.
+                // Unordered: only we write `locked` while we own it; turn SLOW back into LOCKED.
                 lock.set_locked_slow_to_locked();
+                // Unordered: as above.
                 let val = lock.read() | _Q_LOCKED_VAL;
                 trace_step!(lock, Step::HeadLocked, val);
                 return Some(val);
             }
             // Unordered, as above.
             node.state.set(VCPU_HASHED);
+            // Unordered: the futex wait below re-checks the value atomically against the wake.
             let val = lock.read();
             if val & _Q_LOCKED_MASK == _Q_SLOW_VAL {
                 trace_step!(lock, Step::HeadSleeps, val);
@@ -203,6 +214,7 @@ impl Pv for Paravirt {
         // `state = HALTED` is before its read of `locked`: full barrier on both sides. On x86-64
         // the locked cmpxchg below is the barrier and this is only a compiler barrier.
         smp_mb__before_atomic();
+        // Relaxed: the full barrier above orders it after our `next.locked = 1`.
         if next.state.cmpxchg_relaxed(VCPU_HALTED, VCPU_HASHED) != VCPU_HALTED {
             // It is running and will see `locked` by itself.
             return None;
@@ -213,7 +225,9 @@ impl Pv for Paravirt {
         // wakeup, or its futex wait found HASHED), become head and marked the lock SLOW before
         // sleeping on the lock word; a store would erase that and our unlock would wake only
         // the node. Either way our unlock wakes the node; it wakes the lock word too if SLOW.
+        // Unordered: read back only by RMWs of the same byte (our unlock, the head's xchg).
         if lock.try_mark_kick() {
+            // Unordered: trace only; evaluated only while a recording runs.
             trace_step!(lock, Step::KickDeferred, lock.read());
         }
         Some(next)
@@ -241,7 +255,9 @@ fn pre_queue_steal(lock: &QSpinWord, mut val: u32) -> bool {
     let mut spins = 0u32;
     loop {
         if val & _Q_LOCKED_PENDING_MASK == 0 {
+            // Acquire on success: the critical section starts here.
             if lock.try_steal() {
+                // Unordered: trace only; evaluated only while a recording runs.
                 trace_step!(lock, Step::Stole, lock.read());
                 return true;
             }
@@ -274,8 +290,11 @@ fn pre_queue_steal(lock: &QSpinWord, mut val: u32) -> bool {
 fn hybrid_queued_unfair_trylock(lock: &QSpinWord) -> bool {
     let mut spins = 0u32;
     loop {
+        // Unordered: a hint; the steal CAS decides.
         let val = lock.read();
+        // Acquire on success (the steal CAS), as in `pre_queue_steal`.
         if val & _Q_LOCKED_PENDING_MASK == 0 && lock.try_steal() {
+            // Unordered: trace only; evaluated only while a recording runs.
             trace_step!(lock, Step::Stole, lock.read());
             return true;
         }
@@ -295,7 +314,8 @@ fn hybrid_queued_unfair_trylock(lock: &QSpinWord) -> bool {
 /// `smp_store_mb` on a kernel atomic: store, then a full barrier.
 #[inline(always)]
 fn smp_store_mb_atomic(a: &ksync_atomic::Atomic, v: i32) {
-    // `xchg` on x86-64 (the kernel's `smp_store_mb`); store + fence on the portable backend.
+    // Fully ordered (the kernel's `smp_store_mb`): one `xchg` on x86-64; on the portable
+    // backend a swap between two full fences.
     a.xchg(v);
 }
 
@@ -305,6 +325,7 @@ fn smp_store_mb_atomic(a: &ksync_atomic::Atomic, v: i32) {
 fn sleep_while(word: &ksync_atomic::Atomic, expected: u32) {
     let me = ksync_percpu::current();
     // Restore, not clear: a signal handler may sleep here while its thread sleeps too.
+    // Relaxed (inside `Task`): `blocked` is a hint for spinners, never needed for correctness.
     let was_blocked = me.is_blocked();
     me.set_blocked(true);
     let _ = ksync_futex::wait(word, expected, None);
@@ -332,6 +353,7 @@ pub(crate) fn unlock_slowpath(lock: &QSpinWord, kick: Option<&'static QNode>) {
     }
     // While we hold the lock the queue head may turn KICK into SLOW at any moment: decide from
     // the byte the releasing RMW replaced, never from the read above.
+    // Release: the critical section is ordered before the lock becomes free.
     let locked = lock.xchg_locked_release();
     let wake_word = match (locked, kick) {
         (_Q_SLOW_VAL, _) => true,

@@ -115,6 +115,7 @@ pub(crate) fn queued_spin_lock_slowpath<P: Pv>(
         // re-reads for it rather than queue behind a lock that is about to be held.
         if val == _Q_PENDING_VAL {
             let mut cnt = PENDING_LOOPS;
+            // Unordered: only picks the path; the pending or queue steps below acquire.
             val = lock.cond_read_relaxed(|v| {
                 v != _Q_PENDING_VAL || {
                     let done = cnt == 0;
@@ -127,6 +128,7 @@ pub(crate) fn queued_spin_lock_slowpath<P: Pv>(
         // Step 3. Any other waiter (pending or queued): go to the queue.
         if val & !_Q_LOCKED_MASK == 0 {
             // Step 4. Trylock or pending: the one-waiter fast lane.
+            // Acquire: on the uncontended path our claim of the lock starts here.
             val = lock.fetch_set_pending_acquire();
             if val & !_Q_LOCKED_MASK != 0 {
                 // Someone got here first. If the pending bit was not set before, we set it:
@@ -134,7 +136,9 @@ pub(crate) fn queued_spin_lock_slowpath<P: Pv>(
                 // have failed a queue head's "last in queue" CAS, and that head now waits for a
                 // successor to link behind it, which must be us (pitfall 2).
                 if val & _Q_PENDING_MASK == 0 {
+                    // Unordered: undoes only our own transient bit.
                     lock.clear_pending();
+                    // Unordered: trace only; evaluated only while a recording runs.
                     trace_step!(lock, Step::PendingUndo, lock.read());
                 }
             } else {
@@ -144,8 +148,9 @@ pub(crate) fn queued_spin_lock_slowpath<P: Pv>(
                 if val & _Q_LOCKED_MASK != 0 {
                     lock.cond_read_acquire(|v| v & _Q_LOCKED_MASK == 0);
                 }
-                // (0,1,0) -> (0,0,1).
+                // (0,1,0) -> (0,0,1). Unordered: the acquire load above already took the lock.
                 lock.clear_pending_set_locked();
+                // Unordered: trace only; evaluated only while a recording runs.
                 trace_step!(lock, Step::PendingLocked, lock.read());
                 return None;
             }
@@ -182,7 +187,9 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
     P::init_node(node);
 
     // Step 7. Touching the node took time: maybe the lock is free now.
+    // Acquire on success (the trylock CAS, or the paravirt steal CAS).
     if P::queue_trylock(lock) {
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(lock, Step::TrylockAfterNode, lock.read());
         return None;
     }
@@ -191,8 +198,10 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
     // that finds our tail writes our node->next, which our `next = NULL` must not overwrite.
     smp_wmb();
 
-    // Step 9.
+    // Step 9. Relaxed, as in the kernel: the smp_wmb() above and the acquire fence below
+    // order it.
     let old = lock.xchg_tail(tail);
+    // Unordered: trace only; evaluated only while a recording runs.
     trace_step!(
         lock,
         Step::Queued {
@@ -205,9 +214,9 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
     // Step 10. A predecessor exists: link behind it and wait to become head.
     if old & _Q_TAIL_MASK != 0 {
         let (prev_slot, prev_idx) = decode_tail(old);
-        // The kernel relies on the address dependency from the xchg to prev's node. Rust keeps
-        // none: an acquire fence (free on x86-64) makes prev's node initialisation, which it
-        // published before its own xchg_tail, happen before our link below.
+        // Acquire fence: replaces the kernel's address dependency from the xchg to prev's node
+        // (Rust keeps none). It pairs with prev's smp_wmb() before its own xchg_tail, so prev's
+        // node initialisation happens before our link below. Free on x86-64.
         smp_acquire__after_ctrl_dep();
         let prev = node_of(prev_slot, prev_idx);
         // Release: our node's initialisation happens before prev's handoff store into
@@ -216,13 +225,16 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
             .store(node as *const QNode as *mut QNode, Ordering::Release);
 
         P::wait_node(node, prev);
+        // Acquire: pairs with the predecessor's store-release handoff.
         mcs_wait_for_head(node);
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(lock, Step::Head, lock.read());
 
         // Acquire: the successor's node initialisation (released by its link store) happens
         // before our handoff store into it. May still be NULL: checked again below.
         next = node.next.load(Ordering::Acquire);
     } else {
+        // Unordered: trace only; evaluated only while a recording runs.
         trace_step!(lock, Step::Head, lock.read());
     }
 
@@ -238,6 +250,7 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
     // (n,0,0) -> (0,0,1) (paravirt: (n,0,1) -> (0,0,1)). It fails when someone appended to the
     // queue, or when a transient pending bit is set: that pender will see the tail, undo, and
     // queue behind us, so a `next` will appear.
+    // Relaxed CAS: step 11 already acquired (paravirt: we own the lock).
     if val & _Q_TAIL_MASK == tail && lock.try_clear_tail_set_locked(val) {
         trace_step!(lock, Step::ClaimedLast, _Q_LOCKED_VAL);
         return None;
@@ -247,8 +260,10 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
     // exists, so a plain store claims the lock. Paravirt already holds it: `locked` is 1 and
     // this store rewrites it with the same value.
     if !P::PARAVIRT {
+        // Unordered: step 11's acquire load already ordered the owner's critical section.
         lock.set_locked();
     }
+    // Unordered: trace only; evaluated only while a recording runs.
     trace_step!(lock, Step::SetLocked, lock.read());
 
     // The successor swapped the tail before linking to us: wait for the link. Acquire, as
@@ -269,7 +284,9 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
 
     // Step 12, handoff: pass the queue head to the successor (store-release).
     // (Traced before the store, so that the successor's `Head` is always recorded after it.)
+    // Unordered: trace only; evaluated only while a recording runs.
     trace_step!(lock, Step::HandedOff, lock.read());
+    // Release: all we did, holding the lock included, happens before the successor runs.
     mcs_pass_head(next);
     P::kick_node(lock, next)
     // Step 13: `nest` is dropped here, decrementing the nesting count.
@@ -280,9 +297,11 @@ fn queue<P: Pv>(lock: &QSpinWord) -> Option<&'static QNode> {
 /// the owner is preempted.
 #[cold]
 fn trylock_forever(lock: &QSpinWord) {
+    // Unordered: trace only; evaluated only while a recording runs.
     trace_step!(lock, Step::Fallback, lock.read());
     #[cfg(not(loom))]
     let backoff = crossbeam_utils::Backoff::new();
+    // Acquire on success (the trylock CAS).
     while !lock.trylock() {
         #[cfg(not(loom))]
         backoff.snooze();

@@ -198,7 +198,8 @@ impl QSpinWord {
     /// pending waiter).
     #[inline(always)]
     pub(crate) fn trylock(&self) -> bool {
-        // A plain read first keeps a contended line shared instead of bouncing it with a CAS.
+        // Unordered read first, a hint (the acquire CAS decides): it keeps a contended line
+        // shared instead of bouncing it with a CAS.
         self.read() == 0 && self.fast_lock().is_ok()
     }
 
@@ -273,6 +274,7 @@ impl QSpinWord {
         ksync_barrier::select_backend! {
             asm => {
                 let was_pending = self.val.test_and_set_bit_acquire(_Q_PENDING_OFFSET);
+                // Unordered, as in the kernel: only used to detect contention.
                 let rest = self.read() & !_Q_PENDING_MASK;
                 rest | if was_pending { _Q_PENDING_VAL } else { 0 }
             },
@@ -295,6 +297,7 @@ impl QSpinWord {
             },
             // The 1-bit-pending kernel variant: a CAS loop keeping locked_pending.
             portable => {
+                // Unordered: a CAS seed; the relaxed CAS below refreshes it on failure.
                 let mut old = self.val.read();
                 loop {
                     let new = (old as u32 & _Q_LOCKED_PENDING_MASK) | tail;
@@ -334,12 +337,14 @@ impl QSpinWord {
     pub(crate) fn trylock_clear_pending(&self) -> bool {
         ksync_barrier::select_backend! {
             asm => {
+                // Unordered: a hint; the acquire CAS below decides.
                 self.read() & _Q_LOCKED_MASK == 0
                     // Acquire on success: we own the lock from here. Unordered on failure.
                     && self.val.cmpxchg_half_acquire(0, _Q_PENDING_VAL as u16, _Q_LOCKED_VAL as u16)
                         == _Q_PENDING_VAL as u16
             },
             portable => {
+                // Unordered: a CAS seed; the acquire CAS below decides (and refreshes it).
                 let mut old = self.val.read();
                 loop {
                     if old as u32 & _Q_LOCKED_MASK != 0 {
@@ -429,6 +434,7 @@ impl QSpinWord {
 mod tests {
     use super::*;
 
+    // Unordered accesses throughout these tests: one thread, nothing to order against.
     #[test]
     fn tail_round_trips() {
         for slot in [0usize, 1, 2, 100, ksync_percpu::MAX_SLOTS - 1] {
