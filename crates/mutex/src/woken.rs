@@ -94,3 +94,37 @@ impl WakeMark {
         self.word.read() == WOKEN
     }
 }
+
+#[cfg(all(test, loom))]
+mod tests {
+    use super::*;
+    use ksync_barrier::sync::{thread, Arc};
+
+    /// The handshake of the module docs as a store-buffering model, alone: an unlocker that
+    /// skips its wake (it saw the mark still set) must be matched by a waiter that, clearing
+    /// the mark, sees the release in its trylock. (The mutex models reach this code too, but
+    /// not with the two sides racing on their own; without either barrier this one fails.)
+    #[test]
+    fn a_skipped_wake_is_seen_by_the_clearing_waiter() {
+        loom::model(|| {
+            // (owner word: held, the mark).
+            let s = Arc::new((Atomic::new(1), WakeMark::new()));
+            s.1.set();
+            let s2 = s.clone();
+            let unlocker = thread::spawn(move || {
+                let mut held = 1;
+                // The mutex's release CAS of the owner word.
+                assert!(s2.0.try_cmpxchg_release(&mut held, 0));
+                s2.1.pending()
+            });
+            s.1.clear();
+            // The waiter's trylock reading the owner word. Relaxed: `clear`'s barrier orders it.
+            let still_held = s.0.read() != 0;
+            let skipped = unlocker.join().unwrap();
+            assert!(
+                !(skipped && still_held),
+                "the unlocker skipped its wake and the waiter missed the release"
+            );
+        });
+    }
+}
