@@ -21,6 +21,12 @@
 //! would turn a fault into undefined behaviour. The guard is `!Send`: the mask belongs to the
 //! thread that saved it.
 //!
+//! **Nesting: release in reverse order**, as the kernel's `spin_unlock_irqrestore` calls must be.
+//! Each guard restores the mask it saved; dropping an outer guard before an inner one restores
+//! the unblocked mask while the inner lock is still held, and a signal handler taking that inner
+//! lock then deadlocks, as the kernel would. Rust's scoping gives the right order unless guards
+//! are dropped explicitly or moved.
+//!
 //! Cost: two `rt_sigprocmask` system calls per lock/unlock pair (a few hundred nanoseconds),
 //! where the kernel's `cli`/`popf` cost a few cycles. Use it only for data that signal handlers
 //! share with the interrupted code.
