@@ -12,7 +12,12 @@
 //! | [`refcount`] | `ksync-refcount` | `refcount.h`, `kref.h` |
 //! | [`spinlock`] | `ksync-spinlock` | `qspinlock.c`, `mcs_spinlock.h`, `qspinlock_paravirt.h` |
 //! | [`mutex`] | `ksync-mutex` | `mutex.c`, `osq_lock.c` |
-//! | [`compat`] | this crate | std's `Mutex`/`Condvar` API over the locks above; `wait.h` (`wq_has_sleeper`) |
+//! | [`compat`] | `ksync-compat` | std's `Mutex`/`Condvar` API over the locks above; `wait.h` (`wq_has_sleeper`) |
+//! | [`litmus`] | `ksync-litmus` | `tools/memory-model/litmus-tests/`, litmus7 |
+//! | `harness` (feature `harness`) | `ksync-harness` | `locktorture.c`: the lock registry, torture and throughput engines |
+//!
+//! This package is re-exports only (plus the cross-crate tests and the criterion benches of the
+//! repository); `docs/architecture.md` shows which crate may use which.
 //!
 //! ```
 //! use ksync::barrier::{smp_load_acquire, smp_store_release};
@@ -32,7 +37,8 @@ pub use ksync_percpu as percpu;
 pub use ksync_refcount as refcount;
 pub use ksync_spinlock as spinlock;
 
-pub mod compat;
+pub use ksync_compat as compat;
+pub use ksync_litmus as litmus;
 
 #[cfg(all(feature = "harness", not(loom)))]
-pub mod harness;
+pub use ksync_harness as harness;

@@ -50,8 +50,8 @@
 //!
 //! ## Litmus tests
 //!
-//! With the `litmus` feature, [`litmus`] runs classic LKMM shapes (SB, MP, LB, R, with and
-//! without barriers) on real threads and counts outcomes; a forbidden outcome is a bug.
+//! The LKMM litmus harness that runs these barriers on real threads is the crate above this one,
+//! `ksync-litmus` (`ksync::litmus`); this crate stays the barriers, the accesses and the switch.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -63,8 +63,6 @@ extern crate std;
 
 mod access;
 mod fence;
-#[cfg(all(feature = "litmus", not(loom)))]
-pub mod litmus;
 pub mod sync;
 
 pub use access::{

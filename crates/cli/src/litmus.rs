@@ -1,10 +1,10 @@
-//! `ksync litmus`: the LKMM litmus shapes of `ksync_barrier::litmus`, run on this CPU.
+//! `ksync litmus`: the LKMM litmus shapes of `ksync_litmus`, run on this CPU.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use ksync_barrier::litmus::{self, Config, LitmusTest, Report, Verdict, TESTS};
+use ksync_litmus::{self as litmus, Config, LitmusTest, Report, Verdict, TESTS};
 
 use crate::options;
 use crate::progress::Bar;

@@ -2,7 +2,7 @@
 //! in one command; with no subcommand, a tour of all of them in about a minute and a half.
 //!
 //! The engines live in the `ksync` library (`ksync::harness`, feature `harness`) and in
-//! `ksync_barrier::litmus`; this binary parses the command line, runs them, and prints.
+//! `ksync_litmus`; this binary parses the command line, runs them, and prints.
 //! `docs/cli.md` documents every subcommand and how locktorture's parameters map to ours.
 //!
 //! Exit status: 0 when everything passed; 1 when a check failed (a torture FAILURE, a litmus

@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> ExitCode {
         options::human(args.litmus_time)
     );
     println!("      Allowed outcomes may show up (x86's store buffer shows SB and R); Forbidden ones must not.\n");
-    let config = ksync_barrier::litmus::Config {
+    let config = ksync_litmus::Config {
         iterations: 1 << 40,
         time_limit: Some(args.litmus_time),
         ..Default::default()

@@ -303,7 +303,7 @@ fn litmus_sees_no_forbidden_outcome() {
     let o = ksync(&["litmus", "--iterations", "8192", "--time-limit", "200ms"]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}");
-    for test in ksync_barrier::litmus::TESTS {
+    for test in ksync_litmus::TESTS {
         assert!(
             out.contains(test.kernel_name),
             "{} missing:\n{out}",

@@ -33,15 +33,15 @@ use std::error::Error;
 use std::sync::WaitTimeoutResult;
 use std::time::{Duration, Instant};
 
-use crate::barrier::sync::cell::UnsafeCell;
-use crate::spinlock::RawQSpinLock;
+use ksync_barrier::sync::cell::UnsafeCell;
+use ksync_spinlock::RawQSpinLock;
 
 use super::DefaultRaw;
 
 use super::condvar::wait_timeout_result;
 
 /// The kernel mutex without poisoning: `nonpoison::Mutex<T, ksync::mutex::RawMutex>`.
-pub type KMutex<T> = Mutex<T, crate::mutex::RawMutex>;
+pub type KMutex<T> = Mutex<T, ksync_mutex::RawMutex>;
 
 /// The error of [`Mutex::try_lock`]: the mutex is held by someone else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

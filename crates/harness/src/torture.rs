@@ -47,7 +47,7 @@ use crossbeam_utils::CachePadded;
 use super::affinity::{self, Shuffler, Tid};
 use super::locks::{self, Lock, LockInfo, LockVisitor, Payload};
 use super::{work, Error};
-use crate::barrier::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use ksync_barrier::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// A writer checks whether a long hold is due once every this many acquisitions.
 const LONG_HOLD_CHECK_EVERY: u64 = 1024;

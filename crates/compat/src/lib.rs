@@ -35,7 +35,7 @@
 //! | [`Mutex<T, R = RawQSpinLock>`](Mutex) | std's API over any lock_api 0.5 raw lock `R`; the qspinlock by default |
 //! | [`KMutex<T>`] | `Mutex<T, ksync::mutex::RawMutex>`: the kernel's owner-word mutex |
 //! | [`MutexGuard`], [`MappedMutexGuard`] | `!Send`, `Sync` iff `T: Sync`; `map` / `filter_map` / `try_map` |
-//! | [`Condvar`] | std's futex condvar design on [`ksync::futex`](crate::futex), plus the kernel's `wq_has_sleeper()` check: a notify with no waiter makes no system call |
+//! | [`Condvar`] | std's futex condvar design on [`ksync::futex`](ksync_futex), plus the kernel's `wq_has_sleeper()` check: a notify with no waiter makes no system call |
 //! | [`nonpoison`] | the same without poisoning: `lock()` returns the guard (std's unstable `std::sync::nonpoison` shape) |
 //!
 //! ## What it mirrors
@@ -53,6 +53,9 @@
 //! work: one `std::thread::panicking()` (a load of a global counter) when locking, another when
 //! unlocking, and a relaxed load of the flag. The guard hands the raw lock's per-acquisition
 //! state back on unlock, so the qspinlock's and the kernel mutex's fast paths are unchanged.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 mod condvar;
 mod mutex;
@@ -75,7 +78,7 @@ pub use std::sync::*;
 
 /// The default raw lock of the guard types: the qspinlock.
 #[cfg(not(loom))]
-type DefaultRaw = crate::spinlock::RawQSpinLock;
+type DefaultRaw = ksync_spinlock::RawQSpinLock;
 
 /// The default raw lock of the guard types in the loom build. There the qspinlock is no
 /// `lock_api` lock (loom's atomics cannot be `const`, so it has no `INIT`), and a type
@@ -112,7 +115,7 @@ unsafe impl lock_api::RawMutex for LoomNoDefaultRaw {
     }
 }
 
-/// The kernel's owner-word mutex ([`ksync::mutex::RawMutex`](crate::mutex::RawMutex)) with
+/// The kernel's owner-word mutex ([`ksync::mutex::RawMutex`](ksync_mutex::RawMutex)) with
 /// std's API: sleeps instead of spinning, hands off to a starving waiter. Build it with
 /// [`Mutex::from_raw`], [`From`] or [`Default`] (see [`Mutex`] for why not `new`).
 ///
@@ -125,8 +128,8 @@ unsafe impl lock_api::RawMutex for LoomNoDefaultRaw {
 /// drop(g);
 /// assert_eq!(m.into_inner().unwrap(), 2);
 /// ```
-pub type KMutex<T> = Mutex<T, crate::mutex::RawMutex>;
+pub type KMutex<T> = Mutex<T, ksync_mutex::RawMutex>;
 
 /// The guard of a [`KMutex`].
 #[cfg(not(loom))]
-pub type KMutexGuard<'a, T> = MutexGuard<'a, T, crate::mutex::RawMutex>;
+pub type KMutexGuard<'a, T> = MutexGuard<'a, T, ksync_mutex::RawMutex>;

@@ -64,7 +64,7 @@ use hdrhistogram::Histogram;
 
 use super::locks::{self, Lock, LockInfo, LockVisitor, Payload};
 use super::{work, Error};
-use crate::barrier::sync::atomic::{AtomicBool, Ordering};
+use ksync_barrier::sync::atomic::{AtomicBool, Ordering};
 
 /// Each thread times one acquisition in this many.
 pub const SAMPLE_PERIOD: u32 = 32;

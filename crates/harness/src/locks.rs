@@ -13,8 +13,8 @@
 //! for ksync's locks, as they land:
 //!
 //! ```text
-//! "qspinlock", Ksync, lock_api(crate::spinlock::RawQSpinLock), "queued spinlock: ...";
-//! "compat",    Ksync, std_shaped(crate::compat::Mutex),        "ksync::compat::Mutex: ...";
+//! "qspinlock", Ksync, lock_api(ksync_spinlock::RawQSpinLock), "queued spinlock: ...";
+//! "compat",    Ksync, std_shaped(ksync_compat::Mutex),        "ksync::compat::Mutex: ...";
 //! ```
 //!
 //! A `std_shaped`/`guard_shaped` entry also generates that type's [`Lock`] impl, so each type
@@ -25,7 +25,7 @@
 
 use std::sync::PoisonError;
 
-use crate::barrier::sync::atomic::AtomicU64;
+use ksync_barrier::sync::atomic::AtomicU64;
 
 use super::Error;
 
@@ -240,17 +240,17 @@ macro_rules! registry {
 }
 
 registry! {
-    "qspinlock", Ksync, lock_api(crate::spinlock::RawQSpinLock),
+    "qspinlock", Ksync, lock_api(ksync_spinlock::RawQSpinLock),
         "ksync SpinLock: the kernel's qspinlock with the paravirt slow path on futex (spin, then sleep)";
-    "qspinlock-native", Ksync, lock_api(crate::spinlock::RawQSpinLockNative),
+    "qspinlock-native", Ksync, lock_api(ksync_spinlock::RawQSpinLockNative),
         "the kernel's qspinlock as on bare metal: pending lane + MCS queue, waiters only spin";
-    "ticket", Ksync, lock_api(crate::spinlock::RawTicketLock),
+    "ticket", Ksync, lock_api(ksync_spinlock::RawTicketLock),
         "the kernel's generic ticket lock: FIFO, everyone spins on one word";
-    "tas", Ksync, lock_api(crate::spinlock::RawTasLock),
+    "tas", Ksync, lock_api(ksync_spinlock::RawTasLock),
         "test-and-test-and-set on bit 0 (bit spinlock): unfair, spins on reads";
-    "compat", Ksync, std_shaped(crate::compat::Mutex),
+    "compat", Ksync, std_shaped(ksync_compat::Mutex),
         "ksync::compat::Mutex: std's API and poisoning over the paravirt qspinlock (spin, then sleep)";
-    "mutex", Ksync, lock_api(crate::mutex::RawMutex),
+    "mutex", Ksync, lock_api(ksync_mutex::RawMutex),
         "ksync Mutex: the kernel's owner-word mutex: brief spin then yields, FIFO futex sleepers, handoff";
     "std", Peer, std_shaped(::std::sync::Mutex),
         "std::sync::Mutex: futex word with 3 states, spins briefly, then sleeps; the baseline";
@@ -301,7 +301,7 @@ unsafe impl lock_api::RawMutex for RawBustedLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::barrier::sync::atomic::Ordering;
+    use ksync_barrier::sync::atomic::Ordering;
 
     /// Locks twice, bumping the counter, and reports the final count and the lock's name.
     struct Bump;

@@ -51,8 +51,13 @@
 //! affine, and LLVM folds eight unrolled steps of it into a single multiply-add.
 //! parking_lot's benchmark uses a floating-point chain for the same purpose.
 
+#![cfg(not(loom))]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
 pub mod locks;
 pub mod machine;
+pub mod rw;
 pub mod throughput;
 pub mod torture;
 

@@ -52,9 +52,9 @@ use core::mem::{self, ManuallyDrop};
 use std::sync::{LockResult, OnceLock, PoisonError, WaitTimeoutResult};
 use std::time::{Duration, Instant};
 
-use crate::atomic::Atomic;
-use crate::barrier::smp_mb__after_atomic;
-use crate::futex::{self, WaitResult};
+use ksync_atomic::Atomic;
+use ksync_barrier::smp_mb__after_atomic;
+use ksync_futex::{self as futex, WaitResult};
 
 use super::mutex::MutexGuard;
 

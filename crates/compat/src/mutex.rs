@@ -13,8 +13,8 @@ use core::ptr::NonNull;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
-use crate::barrier::sync::cell::UnsafeCell;
-use crate::spinlock::RawQSpinLock;
+use ksync_barrier::sync::cell::UnsafeCell;
+use ksync_spinlock::RawQSpinLock;
 
 use super::DefaultRaw;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ksync_barrier::litmus::{self, Config, Report, Verdict, TESTS};
+use ksync_litmus::{self as litmus, Config, Report, Verdict, TESTS};
 
 /// Iterations per forbidden-outcome test: well under a second each on a 2-core machine.
 const FORBIDDEN_BUDGET: u64 = 200_000;

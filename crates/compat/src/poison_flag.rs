@@ -6,7 +6,7 @@
 //! during unwinding (a `Drop` impl that locks) never poisons: that panic did not interrupt it.
 //! With `panic = "abort"` no guard can observe a panic, and the checks compile away.
 
-use crate::barrier::sync::atomic::{AtomicBool, Ordering};
+use ksync_barrier::sync::atomic::{AtomicBool, Ordering};
 
 /// Set when a critical section ended in a panic; cleared only by `clear_poison`.
 ///

@@ -32,9 +32,9 @@ impl Machine {
         Machine {
             cpu_model: cpu_model().unwrap_or_else(|| "unknown CPU".to_owned()),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            backend: match crate::barrier::BACKEND {
-                crate::barrier::Backend::X86Asm => "x86-64 asm",
-                crate::barrier::Backend::Portable => "portable",
+            backend: match ksync_barrier::BACKEND {
+                ksync_barrier::Backend::X86Asm => "x86-64 asm",
+                ksync_barrier::Backend::Portable => "portable",
             },
             os: std::env::consts::OS,
         }

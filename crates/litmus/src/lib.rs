@@ -20,12 +20,15 @@
 //! tallies the registers (and, for R, the final value of `y`) into a histogram.
 //!
 //! ```
-//! use ksync_barrier::litmus::{self, Config};
+//! use ksync_litmus::{self as litmus, Config};
 //! let test = litmus::find("MP+rel+acq").unwrap();
 //! let report = litmus::run(test, &Config { iterations: 2_000, ..Config::default() });
 //! assert!(!report.violation()); // the LKMM forbids MP's weak outcome with release/acquire
 //! assert_eq!(report.histogram.iter().map(|(_, n)| n).sum::<u64>(), report.iterations);
 //! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -38,7 +41,9 @@ use std::vec::Vec;
 
 use crossbeam_utils::CachePadded;
 
-use crate::{read_once, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, write_once};
+use ksync_barrier::{
+    read_once, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, write_once,
+};
 
 /// The LKMM's verdict on a test's `exists` clause (herd7's "Sometimes" / "Never").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
