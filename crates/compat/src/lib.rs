@@ -44,7 +44,7 @@
 //! `condvar.rs`, and the poison flag of `library/std/src/sync/poison.rs`) put over ksync's
 //! kernel locks. The condvar's notify path follows the kernel's `wq_has_sleeper()`
 //! (`include/linux/wait.h`); [`Condvar`] summarises the protocol, and the top of
-//! `src/compat/condvar.rs` works through its memory ordering.
+//! `crates/compat/src/condvar.rs` works through its memory ordering.
 //!
 //! ## Cost over the raw lock
 //!
