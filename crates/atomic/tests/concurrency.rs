@@ -14,24 +14,8 @@ const THREADS: usize = 4;
 const ITERS: usize = 20_000;
 const TOTAL: usize = THREADS * ITERS;
 
-/// Runs `$body` once per backend built here; see `differential.rs`.
-macro_rules! on_backends {
-    (|$m:ident, $name:ident| $body:block) => {{
-        {
-            use ksync_atomic::__backends::portable as $m;
-            let $name = "portable";
-            $body
-        }
-        ksync_barrier::select_backend! {
-            asm => {
-                use ksync_atomic::__backends::x86 as $m;
-                let $name = "x86-asm";
-                $body
-            },
-            portable => {},
-        }
-    }};
-}
+#[macro_use]
+mod common;
 
 /// Runs `f(thread, iteration)` on `THREADS` threads, `ITERS` times each; returns each thread's
 /// result.

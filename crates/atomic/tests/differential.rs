@@ -14,25 +14,8 @@ use ksync_atomic::bitops::{self, BITS_PER_LONG};
 /// Random inputs per operation and backend.
 const ROUNDS: usize = 600;
 
-/// Runs `$body` once per backend built in this configuration, with `$m` naming the backend's
-/// module (`ksync_atomic::__backends::portable` / `::x86`) and `$name` its name.
-macro_rules! on_backends {
-    (|$m:ident, $name:ident| $body:block) => {{
-        {
-            use ksync_atomic::__backends::portable as $m;
-            let $name = "portable";
-            $body
-        }
-        ksync_barrier::select_backend! {
-            asm => {
-                use ksync_atomic::__backends::x86 as $m;
-                let $name = "x86-asm";
-                $body
-            },
-            portable => {},
-        }
-    }};
-}
+#[macro_use]
+mod common;
 
 struct Gen {
     rng: fastrand::Rng,

@@ -91,47 +91,29 @@ pub const ENABLED: bool = cfg!(feature = "trace");
 #[cfg(feature = "trace")]
 mod imp {
     use super::{Event, Step};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
+    use ksync_percpu::trace::Recorder;
 
-    // Instrumentation, not algorithm: plain std types (invisible to loom, never used by it).
-    static RECORDING: AtomicBool = AtomicBool::new(false);
-    static EVENTS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
-    static SESSION: Mutex<()> = Mutex::new(());
+    static EVENTS: Recorder<Event> = Recorder::new();
 
-    /// Whether a recording runs. Checked before a hook evaluates its word, so that a build with
-    /// the feature pays one load of this (never written while no recording runs, so always
-    /// shared in every cache) per hook, and no extra access to the lock itself.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recording() -> bool {
-        // Relaxed: a racy on/off switch; the events themselves go through a mutex.
-        RECORDING.load(Ordering::Relaxed)
+        EVENTS.recording()
     }
 
     pub(crate) fn record(lock: usize, step: Step, word: isize) {
         if recording() {
             let serial = ksync_percpu::current().serial();
-            EVENTS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Event {
-                    lock,
-                    serial,
-                    step,
-                    word,
-                });
+            EVENTS.push(Event {
+                lock,
+                serial,
+                step,
+                word,
+            });
         }
     }
 
     pub(crate) fn record_while<R>(f: impl FnOnce() -> R) -> (R, Vec<Event>) {
-        // One recording at a time (tests run in parallel).
-        let _session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-        EVENTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        RECORDING.store(true, Ordering::SeqCst);
-        let r = f();
-        RECORDING.store(false, Ordering::SeqCst);
-        let events = std::mem::take(&mut *EVENTS.lock().unwrap_or_else(|e| e.into_inner()));
-        (r, events)
+        EVENTS.record(f)
     }
 }
 

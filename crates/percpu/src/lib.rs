@@ -91,6 +91,7 @@ mod local;
 mod slots;
 mod storage;
 mod task;
+pub mod trace;
 
 pub use counter::PerCpuCounter;
 pub use local::LocalCounter;
